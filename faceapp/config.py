@@ -1,0 +1,54 @@
+"""Settings: plain values read at entry points (CLI, GUI) and passed down.
+
+Nothing here touches the disk at import time; ``default_*`` functions compute paths when called.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "faceapp"
+DETECTOR_ENV = "FACEAPP_DETECTOR_MODEL"
+DB_ENV = "FACEAPP_DB"
+MODEL_ENV = "FACEAPP_MODEL"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get(DB_ENV) or default_data_dir() / "faceapp.db")
+
+
+def default_model_path() -> Path:
+    """The shipped model card (``assets/faceapp-encoder.json``) unless FACEAPP_MODEL says otherwise."""
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    return Path(__file__).resolve().parent.parent / "assets" / "faceapp-encoder.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an entry point decides; the core receives it, never reads env vars itself."""
+
+    db_path: Path
+    model_path: Path
+    detector_model: Path | None = None  # None: environment, cache, then download
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    threshold: float | None = None  # None: the model card's default threshold
+    detection_score: float = 0.6
+    max_detect_side: int = 640  # frames are downscaled to this before detection, for speed
+
+    @classmethod
+    def defaults(cls, **overrides) -> "Settings":
+        base = cls(db_path=default_db_path(), model_path=default_model_path())
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
