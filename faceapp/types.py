@@ -58,6 +58,7 @@ class FaceResult:
     detection: Detection
     match: Match
     crop: np.ndarray | None = field(default=None, repr=False)  # 112x112 RGB aligned face
+    encoding: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

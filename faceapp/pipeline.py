@@ -1,0 +1,114 @@
+"""The pipeline, stage by stage: frame -> detect -> align -> embed -> match.
+
+:class:`Pipeline` owns a detector and an encoder (both injected) and composes the pure stage
+functions; the CLI and the GUI both drive it, so they behave identically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .align import align_face
+from .detect import Detector, detect_in_crop, load_detector
+from .embed import Encoder, load_encoder
+from .errors import MultipleFacesError, NoFaceError
+from .match import Gallery, identify_many, verify
+from .quality import FaceQuality, assess
+from .types import Detection, FaceResult, Frame, FrameResult, Match
+
+
+@dataclass(frozen=True)
+class EncodedFace:
+    detection: Detection
+    crop: np.ndarray
+    encoding: np.ndarray
+    quality: FaceQuality
+
+
+class Pipeline:
+    """Detector + encoder + threshold. ``process`` handles frames, ``encode_one`` photos."""
+
+    def __init__(self, detector: Detector, encoder: Encoder, threshold: float | None = None) -> None:
+        self.detector = detector
+        self.encoder = encoder
+        self.threshold = encoder.card.default_threshold if threshold is None else float(threshold)
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
+
+    def find_faces(self, image: np.ndarray, still: bool = False) -> list[Detection]:
+        """Every face, largest first. Still photos also get the padded retry that finds faces
+        filling the whole image (passport-style crops); live frames skip it for speed."""
+        return detect_in_crop(self.detector, image) if still else self.detector.detect(image)
+
+    def encode(self, image: np.ndarray, detections: list[Detection]) -> list[EncodedFace]:
+        crops = [align_face(image, d.landmarks) for d in detections]
+        if not crops:
+            return []
+        encodings = self.encoder.embed(np.stack(crops))
+        return [EncodedFace(d, c, e, assess(d, c)) for d, c, e in zip(detections, crops, encodings)]
+
+    def encode_one(self, image: np.ndarray, largest: bool = False, label: str = "image") -> EncodedFace:
+        """The single face of an enrollment or verification photo.
+
+        No face raises NoFaceError; several raise MultipleFacesError unless ``largest``.
+        """
+        faces = self.find_faces(image, still=True)
+        if not faces:
+            raise NoFaceError(f"{label}: no face found")
+        if len(faces) > 1 and not largest:
+            raise MultipleFacesError(f"{label}: {len(faces)} faces found; use a photo of one person (or --largest)")
+        return self.encode(image, faces[:1])[0]
+
+    def process(self, frame: Frame, gallery: Gallery | None = None, keep_crops: bool = False) -> FrameResult:
+        """Detect, align, embed and identify every face in a frame, timing each stage."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        detections = self.find_faces(frame.image, still=frame.path is not None)
+        timings["detect"] = _ms_since(started)
+        started = time.perf_counter()
+        crops = [align_face(frame.image, d.landmarks) for d in detections]
+        timings["align"] = _ms_since(started)
+        started = time.perf_counter()
+        encodings = self.encoder.embed(np.stack(crops)) if crops else np.zeros((0, self.encoder.dim), np.float32)
+        timings["embed"] = _ms_since(started)
+        started = time.perf_counter()
+        if gallery is not None and len(gallery):
+            matches = identify_many(encodings, gallery, self.threshold)
+        else:
+            matches = [Match(None, float("inf"), False) for _ in detections]
+        timings["match"] = _ms_since(started)
+        faces = tuple(
+            FaceResult(d, m, c if keep_crops else None, e) for d, m, c, e in zip(detections, matches, crops, encodings)
+        )
+        return FrameResult(frame, faces, timings)
+
+    def verify(self, encoding: np.ndarray, gallery: Gallery, person_id: int) -> Match:
+        return verify(encoding, gallery, person_id, self.threshold)
+
+    def run(self, frames: Iterable[Frame], gallery: Gallery | None = None, keep_crops: bool = False) -> Iterator[FrameResult]:
+        for frame in frames:
+            yield self.process(frame, gallery, keep_crops)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def open_pipeline(
+    model_path: str | Path,
+    detector_model: str | Path | None = None,
+    device: str = "auto",
+    threshold: float | None = None,
+    detection_score: float = 0.6,
+    max_detect_side: int = 640,
+) -> Pipeline:
+    """Load the detector and encoder named by these settings values."""
+    detector = load_detector(detector_model, detection_score, max_detect_side)
+    return Pipeline(detector, load_encoder(model_path, device), threshold)

@@ -1,0 +1,67 @@
+"""Face quality measures for enrollment: size, sharpness and how frontal a face is (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .types import Detection
+
+MIN_FACE_PIXELS = 64  # box side below which encodings get unreliable
+MIN_SHARPNESS = 40.0  # variance of the Laplacian on the aligned crop
+MAX_YAW = 0.35  # nose offset from the eye midpoint, relative to the eye distance
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    size: float  # shorter box side in pixels
+    sharpness: float
+    yaw: float  # 0 = frontal
+    score: float  # detector confidence
+
+    @property
+    def problems(self) -> list[str]:
+        """Human-readable hints; empty when the face is good enough to enroll."""
+        hints = []
+        if self.size < MIN_FACE_PIXELS:
+            hints.append("move closer: the face is too small")
+        if self.sharpness < MIN_SHARPNESS:
+            hints.append("hold still: the image is blurred")
+        if abs(self.yaw) > MAX_YAW:
+            hints.append("look straight at the camera")
+        return hints
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def value(self) -> float:
+        """One number in [0, 1] stored with each template: higher is better."""
+        size = min(1.0, self.size / (2 * MIN_FACE_PIXELS))
+        sharp = min(1.0, self.sharpness / (4 * MIN_SHARPNESS))
+        frontal = max(0.0, 1 - abs(self.yaw) / (2 * MAX_YAW))
+        return round(float(self.score * (size + sharp + frontal) / 3), 4)
+
+
+def sharpness(crop: np.ndarray) -> float:
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def yaw(landmarks: np.ndarray) -> float:
+    """Signed horizontal nose offset from the eyes' midpoint, in eye distances."""
+    left_eye, right_eye, nose = landmarks[0], landmarks[1], landmarks[2]
+    eye_distance = float(np.linalg.norm(right_eye - left_eye)) or 1.0
+    return float((nose[0] - (left_eye[0] + right_eye[0]) / 2) / eye_distance)
+
+
+def assess(detection: Detection, crop: np.ndarray) -> FaceQuality:
+    return FaceQuality(
+        size=float(min(detection.box[2], detection.box[3])),
+        sharpness=sharpness(crop),
+        yaw=yaw(detection.landmarks),
+        score=detection.score,
+    )

@@ -1,0 +1,20 @@
+"""``python -m training prepare|train|export ...``: the steps that rebuild the shipped model."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"prepare": "training.prepare", "train": "training.train", "export": "training.export"}
+    if not argv or argv[0] not in commands:
+        print("usage: python -m training {prepare,train,export} ...  (each takes --help)", file=sys.stderr)
+        return 2
+    import importlib
+
+    return importlib.import_module(commands[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

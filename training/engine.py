@@ -1,0 +1,149 @@
+"""The training step, embedding for validation, and device / distributed plumbing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from faceapp.evaluate import best_threshold, accuracy_at
+
+from .data import to_tensor
+from .losses import TripletLoss, teacher_cosine_loss
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when present; "cuda" without a GPU is an error, not a silent CPU run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast: tensor cores on CUDA, AMX/AVX-512 bf16 on recent CPUs."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Distributed:
+    """Join the process group when launched by ``torchrun`` (NCCL on GPUs, Gloo on CPUs)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Distributed()
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    return Distributed(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+@dataclass
+class StepResult:
+    loss: float
+    triplet: float
+    teacher: float
+    active_fraction: float
+
+
+def train_step(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    teacher: torch.Tensor | None,
+    triplet_loss: TripletLoss,
+    teacher_weight: float,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    amp: bool = True,
+) -> StepResult:
+    """One optimisation step: triplet loss on mined triplets (+ the optional teacher term)."""
+    model.train()
+    with autocast(device, amp):
+        embeddings = model(images)
+    triplet = triplet_loss(embeddings, labels)
+    loss = triplet
+    teacher_term = torch.zeros(())
+    if teacher is not None and teacher_weight > 0:
+        teacher_term = teacher_cosine_loss(embeddings, teacher)
+        loss = loss + teacher_weight * teacher_term
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    stats = triplet_loss.last
+    return StepResult(loss.item(), triplet.item(), teacher_term.item(), stats.active_fraction if stats else 0.0)
+
+
+@torch.inference_mode()
+def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch_size: int = 256, amp: bool = False) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 crops -> (N, D) float32 unit encodings."""
+    model.eval()
+    out = []
+    for start in range(0, len(crops), batch_size):
+        batch = to_tensor(crops[start : start + batch_size], device)
+        with autocast(device, amp):
+            out.append(model(batch).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 128), np.float32)
+
+
+def holdout_pairs(labels: np.ndarray, impostors_per_genuine: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All genuine pairs of a held-out set and as many random impostor pairs: (i, j, same)."""
+    rng = np.random.default_rng(seed)
+    i, j = np.triu_indices(len(labels), k=1)
+    same = labels[i] == labels[j]
+    gi, gj = i[same], j[same]
+    n_imp = len(gi) * impostors_per_genuine
+    ii = rng.integers(0, len(labels), n_imp * 2)
+    jj = rng.integers(0, len(labels), n_imp * 2)
+    diff = labels[ii] != labels[jj]
+    ii, jj = ii[diff][:n_imp], jj[diff][:n_imp]
+    return np.concatenate([gi, ii]), np.concatenate([gj, jj]), np.concatenate([np.ones(len(gi), bool), np.zeros(len(ii), bool)])
+
+
+def pair_accuracy(encodings: np.ndarray, i: np.ndarray, j: np.ndarray, same: np.ndarray) -> float:
+    """Accuracy at the best single threshold (a quick validation number, not a protocol score)."""
+    distances = np.linalg.norm(encodings[i] - encodings[j], axis=1)
+    return accuracy_at(distances, same, best_threshold(distances, same))
+
+
+def impostor_distances(encodings: np.ndarray, labels: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Every genuine and every impostor distance among the given encodings (upper triangle)."""
+    genuine, impostor = [], []
+    for start in range(0, len(encodings), chunk):
+        block = encodings[start : start + chunk]
+        d = np.sqrt(np.clip(2 - 2 * block @ encodings.T, 0, None))
+        rows = np.arange(start, start + len(block))[:, None]
+        upper = np.arange(len(encodings))[None, :] > rows
+        same = labels[start : start + chunk, None] == labels[None, :]
+        genuine.append(d[upper & same])
+        impostor.append(d[upper & ~same])
+    return np.concatenate(genuine), np.concatenate(impostor)
+
+
+def rank1_identification(encodings: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+    """Rank-1 accuracy with each identity's first image as its gallery template and every
+    other image as a probe: the 1:N task the app performs, on people never trained on."""
+    _, first = np.unique(labels, return_index=True)
+    gallery = np.zeros(len(labels), bool)
+    gallery[first] = True
+    probes = ~gallery
+    scores = encodings[probes] @ encodings[gallery].T
+    predicted = labels[gallery][scores.argmax(1)]
+    return float(np.mean(predicted == labels[probes])), int(probes.sum())

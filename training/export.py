@@ -1,0 +1,175 @@
+"""Export: weights + JSON model card into ``assets/``, with thresholds calibrated on held-out people.
+
+Thresholds at FAR 1e-2/1e-3/1e-4 come from every impostor pair among identities held out
+of training (never LFW). The card also records LFW View 1 accuracy (model selection only),
+rank-1 identification on the held-out people, CPU latency, the training recipe and sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceapp.align import TEMPLATE, CROP_SIZE
+from faceapp.evaluate import FAR_LEVELS, threshold_at_far
+from faceapp.model import PIXEL_MEAN, PIXEL_STD, TowerConfig, build_tower
+
+from .engine import embed_crops, impostor_distances, rank1_identification
+
+DEFAULT_FAR = "0.001"
+
+
+def calibrate(encodings: np.ndarray, labels: np.ndarray) -> dict:
+    """Thresholds at each FAR level over all held-out impostor pairs, with the TAR they give."""
+    genuine, impostor = impostor_distances(encodings, labels)
+    levels = {}
+    for far in FAR_LEVELS:
+        threshold = threshold_at_far(impostor, far)
+        levels[f"{far:g}"] = {"threshold": round(threshold, 5), "tar": round(float(np.mean(genuine <= threshold)), 4)}
+    rank1, probes = rank1_identification(encodings, labels)
+    return {
+        "levels": levels,
+        "genuine_pairs": int(len(genuine)),
+        "impostor_pairs": int(len(impostor)),
+        "rank1": round(rank1, 4),
+        "rank1_probes": probes,
+        "identities": int(len(np.unique(labels))),
+    }
+
+
+def cpu_latency_ms(model: torch.nn.Module, batch: int, repeats: int = 20) -> float:
+    """Median milliseconds per face on the CPU (figures for the card, not a test)."""
+    model = model.to("cpu").eval()
+    images = torch.rand(batch, 3, CROP_SIZE, CROP_SIZE) * 255
+    times = []
+    with torch.inference_mode():
+        for _ in range(3):
+            model(images)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model(images)
+            times.append((time.perf_counter() - started) * 1000 / batch)
+    return round(float(np.median(times)), 3)
+
+
+def write_weights(model: torch.nn.Module, path: Path) -> tuple[str, int]:
+    """float16 state dict (half the size; the encodings differ by < 1e-3), then its sha256."""
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    torch.save(state, partial)
+    partial.replace(path)
+    data = path.read_bytes()
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def half_roundtrip(model: torch.nn.Module, tower: TowerConfig) -> torch.nn.Module:
+    """The model exactly as the app will load it: weights rounded through float16."""
+    copy = build_tower(tower)
+    copy.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    return copy.eval()
+
+
+def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoint: str = "best.pt",
+           detector_model: str | None = None, extra: dict | None = None, benchmark: bool = True) -> dict:
+    from .train import TrainConfig, load_training_data, prepare_lfw
+    from faceapp.evaluate import evaluate_pairs
+
+    config_data = json.loads((run_dir / "config.json").read_text())
+    data_info, steps = config_data.pop("data_info"), config_data.pop("steps_per_epoch")
+    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config_data.items()})
+    if detector_model:
+        config.detector_model = detector_model
+    state = torch.load(run_dir / checkpoint, map_location="cpu", weights_only=False)
+    tower = TowerConfig.from_dict(state["tower"])
+    trained = build_tower(tower)
+    trained.load_state_dict(state["model"])
+    model = half_roundtrip(trained, tower)
+    device = torch.device("cpu")
+
+    _, held, _ = load_training_data(config)
+    calibration = calibrate(embed_crops(model, held.crops, device), held.labels)
+    lfw = prepare_lfw(config)
+    lfw_result = None
+    if lfw is not None:
+        pairs, crops, failures = lfw
+        report = evaluate_pairs(pairs, crops, lambda c: embed_crops(model, c, device), len(failures))
+        lfw_result = {k: v for k, v in report.to_dict().items()}
+
+    weights_path = out_dir / f"{name}.pt"
+    sha, size = write_weights(trained, weights_path)
+    log_path = run_dir / "log.jsonl"
+    history = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    card = {
+        "model_id": f"{name}-{sha[:12]}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "weights": {"file": weights_path.name, "sha256": sha, "bytes": size, "dtype": "float16 (loaded as float32)"},
+        "architecture": {"name": "FaceTower (faceapp.model)", "config": tower.to_dict(),
+                         "parameters": int(sum(p.numel() for p in model.parameters()))},
+        "input": {"size": CROP_SIZE, "channels": "RGB", "dtype": "uint8 values as float, 0..255",
+                  "normalisation": {"mean": PIXEL_MEAN, "std": PIXEL_STD, "applied": "inside the model"},
+                  "alignment": {"function": "faceapp.align.align_face", "template_112": TEMPLATE.round(4).tolist(),
+                                "detector": "YuNet (cv2.FaceDetectorYN) 5 landmarks"}},
+        "embedding": {"dim": tower.dim, "normalised": "L2", "distance": "euclidean (0..2)"},
+        "thresholds": {
+            "by_far": {level: v["threshold"] for level, v in calibration["levels"].items()},
+            "default_far": DEFAULT_FAR,
+            "calibration": calibration,
+            "calibrated_on": f"all pairs among {calibration['identities']} CelebA identities held out of training",
+        },
+        "training": {
+            "data": data_info,
+            "objective": {
+                "triplet": {"miner": config.miner, "margin": config.margin, "soft_margin": config.soft_margin,
+                            "distance": "euclidean on L2-normalised encodings"},
+                "teacher": ({"weight": config.teacher_weight, "term": "1 - cosine(student, teacher)",
+                             "teacher": "dlib ResNet (face_recognition 1.3.0) encodings, precomputed"}
+                            if config.teacher else None),
+            },
+            "optimiser": {"name": "AdamW", "lr": config.lr, "weight_decay": config.weight_decay,
+                          "schedule": f"linear warm-up {config.warmup_steps} steps, cosine to 0",
+                          "batch": f"P x K = {config.p} x {config.k}", "epochs": config.epochs, "steps_per_epoch": steps,
+                          "amp": "bf16 autocast" if config.amp else "fp32"},
+            "checkpoint": {"file": checkpoint, "epoch": state.get("epoch")},
+            "history": history,
+            "never_trained_on": "LFW (any view)",
+        },
+        "benchmarks": {"lfw_view1": lfw_result},
+        **(extra or {}),
+    }
+    if benchmark:
+        card["benchmarks"]["cpu_ms_per_face"] = {
+            "batch_1": cpu_latency_ms(model, 1), "batch_32": cpu_latency_ms(model, 32, repeats=5),
+            "threads": torch.get_num_threads(),
+        }
+    (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="run folder written by 'train'")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets")
+    parser.add_argument("--name", default="faceapp-encoder")
+    parser.add_argument("--checkpoint", default="best.pt")
+    parser.add_argument("--detector-model", help="YuNet .onnx for preparing the LFW View 1 pairs")
+    parser.add_argument("--no-benchmark", action="store_true")
+    args = parser.parse_args(argv)
+    card = export(args.run, args.out, args.name, args.checkpoint, args.detector_model, benchmark=not args.no_benchmark)
+    summary = {"model_id": card["model_id"], "thresholds": card["thresholds"]["by_far"],
+               "calibration": card["thresholds"]["calibration"]["levels"], "rank1": card["thresholds"]["calibration"]["rank1"],
+               "lfw_view1": card["benchmarks"]["lfw_view1"], "cpu": card["benchmarks"].get("cpu_ms_per_face")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

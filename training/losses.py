@@ -1,0 +1,146 @@
+"""Triplet loss with online mining, built from separate, swappable pieces.
+
+``distance`` turns a batch of embeddings into a pairwise matrix, a ``miner`` picks
+(anchor, positive, negative) index triplets from that matrix and the labels, and
+:class:`TripletLoss` averages the hinge over the mined triplets. The teacher term used by
+the shipped model lives here too, as its own small loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+from torch.nn import functional as F
+
+Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def euclidean_distances(embeddings: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """(B, B) Euclidean distances; eps inside the sqrt keeps the gradient finite at 0."""
+    squared = (embeddings.unsqueeze(1) - embeddings.unsqueeze(0)).pow(2).sum(-1)
+    return torch.sqrt(squared.clamp_min(0) + eps)
+
+
+def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same  # positives (not self), negatives
+
+
+class Miner(Protocol):
+    def __call__(self, distances: torch.Tensor, labels: torch.Tensor) -> Triplets: ...
+
+
+class BatchHardMiner:
+    """For each anchor: its farthest positive and its nearest negative (Hermans et al. 2017)."""
+
+    def __call__(self, distances: torch.Tensor, labels: torch.Tensor) -> Triplets:
+        positive, negative = _masks(labels)
+        d = distances.detach()
+        has_both = positive.any(1) & negative.any(1)
+        hardest_pos = torch.where(positive, d, torch.full_like(d, -float("inf"))).argmax(1)
+        hardest_neg = torch.where(negative, d, torch.full_like(d, float("inf"))).argmin(1)
+        anchors = torch.nonzero(has_both).squeeze(1)
+        return anchors, hardest_pos[anchors], hardest_neg[anchors]
+
+
+class SemiHardMiner:
+    """For each (anchor, positive) pair: the nearest negative that is farther than the positive
+    but inside the margin (FaceNet's semi-hard rule); if none, the nearest farther negative;
+    if none is farther at all, the farthest negative (the easiest violation)."""
+
+    def __init__(self, margin: float) -> None:
+        self.margin = margin
+
+    def __call__(self, distances: torch.Tensor, labels: torch.Tensor) -> Triplets:
+        positive, negative = _masks(labels)
+        d = distances.detach()
+        anchors, positives = torch.nonzero(positive, as_tuple=True)
+        d_ap = d[anchors, positives].unsqueeze(1)  # (T, 1)
+        d_an = d[anchors]  # (T, B)
+        neg = negative[anchors]
+        inf = torch.full_like(d_an, float("inf"))
+        farther = neg & (d_an > d_ap)
+        semi = farther & (d_an < d_ap + self.margin)
+        pick_semi = torch.where(semi, d_an, inf).argmin(1)
+        pick_farther = torch.where(farther, d_an, inf).argmin(1)
+        pick_any = torch.where(neg, d_an, -inf).argmax(1)
+        chosen = torch.where(semi.any(1), pick_semi, torch.where(farther.any(1), pick_farther, pick_any))
+        keep = neg.any(1)
+        return anchors[keep], positives[keep], chosen[keep]
+
+
+class BatchAllMiner:
+    """Every valid triplet in the batch whose hinge is still positive."""
+
+    def __init__(self, margin: float) -> None:
+        self.margin = margin
+
+    def __call__(self, distances: torch.Tensor, labels: torch.Tensor) -> Triplets:
+        positive, negative = _masks(labels)
+        d = distances.detach()
+        valid = positive.unsqueeze(2) & negative.unsqueeze(1)  # [a, p, n]
+        violating = valid & (d.unsqueeze(2) - d.unsqueeze(1) + self.margin > 0)
+        a, p, n = torch.nonzero(violating, as_tuple=True)
+        return a, p, n
+
+
+@dataclass
+class TripletStats:
+    loss: float
+    triplets: int
+    active_fraction: float  # triplets whose hinge is > 0: near 0 or 1 both signal trouble
+    mean_positive: float
+    mean_negative: float
+
+
+class TripletLoss:
+    """mean over mined triplets of max(0, d(a,p) - d(a,n) + margin), or the soft-margin
+    variant log(1 + exp(d(a,p) - d(a,n)))."""
+
+    def __init__(
+        self,
+        margin: float = 0.2,
+        miner: Miner | None = None,
+        distance: Callable[[torch.Tensor], torch.Tensor] = euclidean_distances,
+        soft: bool = False,
+    ) -> None:
+        self.margin = margin
+        self.miner = miner or BatchHardMiner()
+        self.distance = distance
+        self.soft = soft
+        self.last: TripletStats | None = None
+
+    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        distances = self.distance(embeddings.float())
+        a, p, n = self.miner(distances, labels)
+        if len(a) == 0:
+            self.last = TripletStats(0.0, 0, 0.0, float("nan"), float("nan"))
+            return embeddings.sum() * 0.0  # keeps the graph, contributes nothing
+        gap = distances[a, p] - distances[a, n]
+        hinge = F.softplus(gap) if self.soft else F.relu(gap + self.margin)
+        loss = hinge.mean()
+        with torch.no_grad():
+            active = (gap + (0.0 if self.soft else self.margin) > 0).float().mean()
+            self.last = TripletStats(
+                float(loss), int(len(a)), float(active), float(distances[a, p].mean()), float(distances[a, n].mean())
+            )
+        return loss
+
+
+def teacher_cosine_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean (1 - cosine) between student and teacher encodings (distillation term)."""
+    return (1 - F.cosine_similarity(student.float(), teacher.float(), dim=1)).mean()
+
+
+def make_miner(name: str, margin: float) -> Miner:
+    miners: dict[str, Callable[[], Miner]] = {
+        "batch-hard": BatchHardMiner,
+        "semi-hard": lambda: SemiHardMiner(margin),
+        "batch-all": lambda: BatchAllMiner(margin),
+    }
+    if name not in miners:
+        raise ValueError(f"unknown miner {name!r}: choose one of {sorted(miners)}")
+    return miners[name]()

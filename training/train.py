@@ -1,0 +1,249 @@
+"""Triplet training of the faceapp tower: config -> objects -> loop -> checkpoints (resumable).
+
+    python -m training train data/train.npz --teacher ../shared/datasets/teacher-dlib.npz \
+        --val-pairs ../shared/datasets/lfw-view1/pairsDevTest.txt --val-images ../shared/datasets/lfw-view1 \
+        --out runs/shipped --epochs 12
+
+Runs on CUDA with bf16 autocast and channels-last when a GPU is present, on the CPU (bf16
+autocast too, which AMX/AVX-512 CPUs run fast) otherwise; ``torchrun --nproc_per_node N``
+trains with DistributedDataParallel. Every epoch writes ``checkpoint.pt`` (resume with
+``--resume``), appends a line to ``log.jsonl`` and keeps the best LFW View 1 checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceapp.model import TowerConfig, build_tower
+
+from .data import PKSampler, FaceSet, attach_teacher, augment, load_faceset, split_holdout, to_tensor
+from .engine import (
+    Distributed,
+    embed_crops,
+    holdout_pairs,
+    init_distributed,
+    pair_accuracy,
+    resolve_device,
+    train_step,
+)
+from .losses import TripletLoss, make_miner
+from .prepare import load_dataset
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    teacher: str | None = None
+    teacher_weight: float = 2.0
+    val_pairs: str | None = None
+    val_images: str | None = None
+    holdout_identities: int = 500
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: one pass over the training images
+    p: int = 32
+    k: int = 4
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 200
+    margin: float = 0.2
+    miner: str = "batch-hard"
+    soft_margin: bool = False
+    widths: tuple[int, ...] = TowerConfig.widths
+    blocks: tuple[int, ...] = TowerConfig.blocks
+    dim: int = 128
+    seed: int = 0
+    device: str = "auto"
+    detector_model: str | None = None  # YuNet .onnx for preparing validation pairs
+    threads: int = 0
+    amp: bool = True
+    max_minutes: float = 0.0  # 0: no limit; else stop (resumably) after this much training time
+    limit_images: int = 0  # 0: all; for smoke runs
+    extra: dict = field(default_factory=dict)
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int):
+    """AdamW without decay on norms/biases/PReLU, linear warm-up then cosine to zero."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr
+    )
+
+    def schedule(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def load_training_data(config: TrainConfig) -> tuple[FaceSet, FaceSet, dict]:
+    faces = load_faceset(load_dataset(Path(config.data)))
+    info: dict = {"prepared_images": len(faces)}
+    if config.limit_images:
+        faces = faces.subset(np.arange(min(config.limit_images, len(faces))))
+    if config.teacher:
+        faces, missing = attach_teacher(faces, Path(config.teacher))
+        info["images_without_teacher"] = missing
+    train, held = split_holdout(faces, config.holdout_identities, seed=config.seed)
+    info.update(train_images=len(train), train_identities=int(len(np.unique(train.labels))),
+                holdout_images=len(held), holdout_identities=int(len(np.unique(held.labels))))
+    return train, held, info
+
+
+def prepare_lfw(config: TrainConfig):
+    """LFW View 1 crops via the app's own detect + align: model selection only, never training."""
+    if not (config.val_pairs and config.val_images):
+        return None
+    from faceapp.detect import load_detector
+    from faceapp.evaluate import prepare_pair_images, read_pairs
+
+    pairs = read_pairs(config.val_pairs)
+    crops, failures = prepare_pair_images(pairs, config.val_images, load_detector(config.detector_model))
+    return pairs, crops, failures
+
+
+def validate(model, device, held: FaceSet, held_pairs, lfw) -> dict:
+    from faceapp.evaluate import evaluate_pairs
+
+    result = {}
+    if len(held):
+        encodings = embed_crops(model, held.crops, device)
+        result["holdout_accuracy"] = pair_accuracy(encodings, *held_pairs)
+    if lfw is not None:
+        pairs, crops, failures = lfw
+        report = evaluate_pairs(pairs, crops, lambda c: embed_crops(model, c, device), len(failures))
+        result.update(lfw_view1_accuracy=report.accuracy, lfw_view1_std=report.accuracy_std, lfw_view1_auc=report.auc)
+    return result
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    partial = path.with_name(path.name + ".part")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def train(config: TrainConfig) -> dict:
+    dist_info = init_distributed()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    if device.type == "cuda" and dist_info.world_size > 1:
+        device = torch.device("cuda", dist_info.local_rank)
+    torch.manual_seed(config.seed + dist_info.rank)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_set, held, data_info = load_training_data(config)
+    held_pairs = holdout_pairs(held.labels, seed=config.seed)
+    lfw = prepare_lfw(config) if dist_info.is_main else None
+    if lfw is not None and lfw[2]:
+        print(f"validation pairs: no face found in {len(lfw[2])} images (centre-cropped, still scored)", flush=True)
+    tower_config = TowerConfig(tuple(config.widths), tuple(config.blocks), config.dim)
+    model = build_tower(tower_config).to(device).to(memory_format=torch.channels_last)
+    steps_per_epoch = config.steps_per_epoch or max(1, len(train_set) // (config.p * config.k * dist_info.world_size))
+    total_steps = steps_per_epoch * config.epochs
+    optimizer, scheduler = build_optimizer(model, config, total_steps)
+    sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
+    generator = torch.Generator().manual_seed(config.seed + 1000 * dist_info.rank)
+    triplet_loss = TripletLoss(config.margin, make_miner(config.miner, config.margin), soft=config.soft_margin)
+
+    start_epoch, best, trained_seconds = 0, -1.0, 0.0
+    checkpoint_path = out / "checkpoint.pt"
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        sampler.restore(state["sampler"])
+        generator.set_state(state["generator"])
+        start_epoch, best, trained_seconds = state["epoch"], state["best"], state["trained_seconds"]
+        print(f"resumed from {checkpoint_path} at epoch {start_epoch}", flush=True)
+    train_model = model
+    if dist_info.world_size > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    if dist_info.is_main:
+        (out / "config.json").write_text(json.dumps({**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch}, indent=2))
+        print(f"training on {device} ({dist_info.world_size} process(es)): {data_info}, {steps_per_epoch} steps/epoch", flush=True)
+    teacher_all = torch.from_numpy(train_set.teacher) if train_set.teacher is not None else None
+    deadline = config.max_minutes * 60 if config.max_minutes else float("inf")
+    for epoch in range(start_epoch, config.epochs):
+        if trained_seconds >= deadline:
+            print(f"time budget of {config.max_minutes} min spent; resume later with the same command", flush=True)
+            break
+        epoch_started = time.monotonic()
+        totals = np.zeros(4)
+        for step in range(steps_per_epoch):
+            index = sampler.batch()
+            images = augment(to_tensor(train_set.crops[index], device), generator)
+            labels = torch.from_numpy(train_set.labels[index]).to(device)
+            teacher = teacher_all[index].to(device) if teacher_all is not None else None
+            result = train_step(train_model, images, labels, teacher, triplet_loss, config.teacher_weight, optimizer, device, config.amp)
+            scheduler.step()
+            totals += [result.loss, result.triplet, result.teacher, result.active_fraction]
+            if dist_info.is_main and step % 50 == 0:
+                rate = (step + 1) * len(index) / (time.monotonic() - epoch_started)
+                print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {result.loss:.4f} triplet {result.triplet:.4f} "
+                      f"teacher {result.teacher:.4f} active {result.active_fraction:.2f} {rate:.0f} img/s", flush=True)
+        seconds = time.monotonic() - epoch_started
+        trained_seconds += seconds
+        if not dist_info.is_main:
+            continue
+        metrics = validate(model, device, held, held_pairs, lfw)
+        means = totals / steps_per_epoch
+        entry = {"epoch": epoch + 1, "loss": means[0], "triplet": means[1], "teacher": means[2], "active_fraction": means[3],
+                 "lr": scheduler.get_last_lr()[0], "epoch_seconds": seconds, "trained_seconds": trained_seconds,
+                 "images_per_second": steps_per_epoch * config.p * config.k / seconds, **metrics}
+        with open(out / "log.jsonl", "a") as log:
+            log.write(json.dumps(entry) + "\n")
+        print(json.dumps(entry), flush=True)
+        score = metrics.get("lfw_view1_accuracy", metrics.get("holdout_accuracy", 0.0))
+        if score > best:
+            best = score
+            save_checkpoint(out / "best.pt", model=model.state_dict(), tower=tower_config.to_dict(), epoch=epoch + 1, metrics=entry)
+        save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                        sampler=sampler.state(), generator=generator.get_state(), epoch=epoch + 1, best=best,
+                        trained_seconds=trained_seconds, tower=tower_config.to_dict())
+    return {"best": best, "out": str(out)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig(data="", out="")
+    parser.add_argument("data", help="prepared dataset (.npz from 'prepare')")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, config.json")
+    for name, value in asdict(defaults).items():
+        if name in ("data", "out", "extra"):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif isinstance(value, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=list(value))
+        else:
+            parser.add_argument(flag, type=type(value) if value is not None else str, default=value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = vars(parser.parse_args(argv))
+    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
+    print(json.dumps(train(config)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
