@@ -1,0 +1,238 @@
+"""Comparing encodings: 1:1 verification and 1:N identification against a gallery.
+
+Pure numpy. Encodings are L2-normalised float32 rows, so the Euclidean distance follows
+from one dot product: ``|q - g|^2 = 2 - 2 q.g``. The nearest template is therefore the one
+with the largest dot product, and only the winner's distance needs a square root; that
+keeps a query against 100,000 templates to one matrix-vector product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from .errors import UnknownPersonError
+from .types import Match
+
+# How far a row's norm may drift from 1 and still count as an L2-normalised encoding.
+# float32 normalisation is good to ~1e-6; anything worse means the vector was never
+# normalised, and the 2 - 2 q.g shortcut would then give wrong distances silently.
+UNIT_TOLERANCE = 1e-3
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    """A read-only view, so a Gallery cannot be changed behind its back (no copy)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _check_unit_rows(rows: np.ndarray, what: str) -> None:
+    if rows.size == 0:
+        return
+    if not np.isfinite(rows).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+    worst = float(np.max(np.abs(norms - 1.0)))
+    if worst > UNIT_TOLERANCE:
+        raise ValueError(
+            f"{what} must be L2-normalised (a row has norm {1.0 + worst:.4g} or "
+            f"{1.0 - worst:.4g}, not 1)"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Gallery:
+    """Every template of one model, flattened into one matrix for fast matching.
+
+    ``encodings`` is (M, D) float32 with unit rows, ``person_ids`` (M,) int64 says whose
+    each row is, ``names`` maps person id -> name and ``model_id`` names the encoder that
+    made the rows (encodings of different models are not comparable). The arrays are
+    converted to contiguous float32/int64 once here and exposed read-only, so matching
+    never copies the gallery.
+    """
+
+    encodings: np.ndarray
+    person_ids: np.ndarray
+    names: Mapping[int, str]
+    model_id: str
+
+    def __post_init__(self) -> None:
+        enc = np.asarray(self.encodings)
+        if enc.ndim != 2:
+            raise ValueError(f"gallery encodings must be a 2-D (M, D) array, got shape {enc.shape}")
+        if enc.shape[1] < 1 and enc.shape[0] > 0:
+            raise ValueError("gallery encodings need at least one dimension")
+        if not (np.issubdtype(enc.dtype, np.floating) or np.issubdtype(enc.dtype, np.integer)):
+            raise ValueError(f"gallery encodings must be numeric, got dtype {enc.dtype}")
+        enc = np.ascontiguousarray(enc, dtype=np.float32)
+        ids = np.asarray(self.person_ids)
+        if ids.size == 0:
+            ids = ids.astype(np.int64)
+        if ids.ndim != 1 or ids.shape[0] != enc.shape[0]:
+            raise ValueError(
+                f"gallery person_ids must have shape ({enc.shape[0]},) to match the encodings, "
+                f"got {ids.shape}"
+            )
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"gallery person_ids must be integers, got dtype {ids.dtype}")
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if not isinstance(self.model_id, str) or not self.model_id:
+            raise ValueError("a gallery needs the model_id of the encoder that made it")
+        _check_unit_rows(enc, "gallery encodings")
+        names = MappingProxyType({int(k): str(v) for k, v in self.names.items()})
+        missing = set(np.unique(ids).tolist()) - set(names)
+        if missing:
+            raise ValueError(f"gallery names lack person ids {sorted(missing)[:5]}")
+        object.__setattr__(self, "encodings", _readonly(enc))
+        object.__setattr__(self, "person_ids", _readonly(ids))
+        object.__setattr__(self, "names", names)
+
+    @classmethod
+    def empty(cls, dim: int, model_id: str) -> Gallery:
+        """A gallery with nobody in it (identify answers 'unknown').
+
+        ``dim`` 0 means "not known yet" (no template of this model was ever stored): such
+        a gallery accepts queries of any dimension.
+        """
+        return cls(
+            encodings=np.empty((0, dim), np.float32),
+            person_ids=np.empty((0,), np.int64),
+            names={},
+            model_id=model_id,
+        )
+
+    @property
+    def dim(self) -> int:
+        return int(self.encodings.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.encodings.shape[0])
+
+    def for_person(self, person_id: int) -> np.ndarray:
+        """The (K, D) templates of one person; K is 0 when they have none in this gallery."""
+        return self.encodings[self.person_ids == int(person_id)]
+
+
+def _one_query(query: np.ndarray, dim: int) -> np.ndarray:
+    """The (D,) float32 query of a 1-query call; several faces go through identify_many."""
+    q, single = _as_queries(query, dim)
+    if not single and q.shape[0] != 1:
+        raise ValueError(f"expected one query encoding, got {q.shape[0]}; use identify_many for several")
+    return q[0]
+
+
+def _as_queries(queries: np.ndarray, dim: int, what: str = "query") -> tuple[np.ndarray, bool]:
+    """(Q, D) float32 view of one (D,) or several (Q, D) queries, and whether it was one.
+
+    ``dim`` 0 skips the dimension check (an empty gallery of unknown dimension).
+    """
+    q = np.asarray(queries)
+    single = q.ndim == 1
+    if single:
+        q = q[None, :]
+    if q.ndim != 2:
+        raise ValueError(f"a {what} must be a (D,) vector or a (Q, D) array, got shape {np.shape(queries)}")
+    if dim and q.shape[1] != dim:
+        raise ValueError(
+            f"{what} has {q.shape[1]} dimensions but the gallery has {dim}: "
+            "it was probably made by a different model"
+        )
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    _check_unit_rows(q, f"{what} encodings")
+    return q, single
+
+
+def _check_threshold(threshold: float) -> float:
+    t = float(threshold)
+    if math.isnan(t) or t < 0:
+        raise ValueError(f"the distance threshold must be a number >= 0, got {threshold!r}")
+    return t
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance between two unit vectors, from a float64 dot product.
+
+    Only ever called for the winner, after the float32 search: recomputing in float64
+    makes verify, identify and identify_many report bit-identical distances for the same
+    pair, whatever BLAS kernel produced the search scores.
+    """
+    dot = float(np.dot(a.astype(np.float64), b.astype(np.float64)))
+    return math.sqrt(max(0.0, 2.0 - 2.0 * dot))
+
+
+def distances(queries: np.ndarray, encodings: np.ndarray) -> np.ndarray:
+    """Euclidean distances between unit query rows and unit gallery rows.
+
+    Computed as sqrt(max(0, 2 - 2 q.g)) from one float32 matrix product; returns (Q, M),
+    or (M,) for a single (D,) query. The clamp absorbs rounding for identical vectors.
+    """
+    g = np.asarray(encodings)
+    if g.ndim != 2:
+        raise ValueError(f"encodings must be a 2-D (M, D) array, got shape {g.shape}")
+    g = np.ascontiguousarray(g, dtype=np.float32)
+    _check_unit_rows(g, "gallery encodings")
+    q, single = _as_queries(queries, g.shape[1])
+    dots = q @ g.T
+    out = np.sqrt(np.maximum(np.float32(0.0), np.float32(2.0) - np.float32(2.0) * dots))
+    return out[0] if single else out
+
+
+def verify(query: np.ndarray, gallery: Gallery, person_id: int, threshold: float) -> Match:
+    """1:1 — is ``query`` the claimed person? Uses their closest template.
+
+    The Match keeps the claimed name whatever the decision, so the caller can say
+    "not Alice" rather than "nobody".
+    """
+    t = _check_threshold(threshold)
+    q = _one_query(query, gallery.dim)
+    pid = int(person_id)
+    rows = gallery.for_person(pid)
+    if rows.shape[0] == 0:
+        who = repr(gallery.names[pid]) if pid in gallery.names else f"person id {pid}"
+        raise UnknownPersonError(
+            f"{who} has no templates for model {gallery.model_id!r}; enroll them first"
+        )
+    dots = rows @ q
+    distance = _distance(rows[int(np.argmax(dots))], q)
+    return Match(name=gallery.names[pid], distance=distance, accepted=distance <= t, person_id=pid)
+
+
+def _decide(gallery: Gallery, index: int, query: np.ndarray, threshold: float) -> Match:
+    distance = _distance(gallery.encodings[index], query)
+    if distance <= threshold:
+        pid = int(gallery.person_ids[index])
+        return Match(name=gallery.names[pid], distance=distance, accepted=True, person_id=pid)
+    return Match(name=None, distance=distance, accepted=False, person_id=None)
+
+
+def identify(query: np.ndarray, gallery: Gallery, threshold: float) -> Match:
+    """1:N — who is ``query``? The nearest template's person if within ``threshold``.
+
+    Above the threshold the answer is "unknown" (name and person_id None) but the
+    nearest distance is still reported; an empty gallery gives distance inf.
+    """
+    t = _check_threshold(threshold)
+    q = _one_query(query, gallery.dim)
+    if len(gallery) == 0:
+        return Match(name=None, distance=math.inf, accepted=False)
+    dots = gallery.encodings @ q
+    best = int(np.argmax(dots))
+    return _decide(gallery, best, q, t)
+
+
+def identify_many(queries: np.ndarray, gallery: Gallery, threshold: float) -> list[Match]:
+    """identify() for every row of (Q, D) ``queries`` (several faces in one frame) in one product."""
+    t = _check_threshold(threshold)
+    q, _ = _as_queries(queries, gallery.dim)
+    if len(gallery) == 0:
+        return [Match(name=None, distance=math.inf, accepted=False) for _ in range(q.shape[0])]
+    if q.shape[0] == 0:
+        return []
+    dots = q @ gallery.encodings.T
+    best = np.argmax(dots, axis=1)
+    return [_decide(gallery, int(b), q[i], t) for i, b in enumerate(best)]
