@@ -153,9 +153,18 @@ def find_yunet_model(explicit: str | Path | None = None, cache_dir: Path | None 
         return None
 
 
-def load_detector(model_path: str | Path | None = None, score_threshold: float = 0.6, max_side: int = 640, download: bool = True) -> Detector:
-    """YuNet when its model can be found; otherwise the Haar cascade, with a warning."""
-    path = find_yunet_model(model_path, download=download)
+def load_detector(
+    model_path: str | Path | None = None,
+    score_threshold: float = 0.6,
+    max_side: int = 640,
+    download: bool = True,
+    cache_dir: Path | None = None,
+) -> Detector:
+    """YuNet when its model can be found; otherwise the Haar cascade, with a warning.
+
+    ``cache_dir`` overrides the user cache folder searched (and downloaded into) for YuNet.
+    """
+    path = find_yunet_model(model_path, cache_dir=cache_dir, download=download)
     if path is None:
         log.warning(
             "YuNet face detector unavailable (offline and not cached); using OpenCV's Haar cascade, "
