@@ -110,7 +110,9 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: int = 6) ->
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=generator, device="cpu").to(dev)
 
-    images = images.contiguous()  # NCHW: the per-sample ops below are faster on it
+    # A private NCHW copy: the per-sample ops below are faster on it, and the in-place flip
+    # must never write into the caller's tensor (.contiguous() returns it as is when NCHW).
+    images = images.clone(memory_format=torch.contiguous_format)
     flip = torch.nonzero(rand(n) < 0.5).squeeze(1)
     images[flip] = images[flip].flip(3)
     # Crop jitter: integer shifts of up to ``shift`` px from a reflect-padded batch (slicing
