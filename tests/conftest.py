@@ -87,3 +87,76 @@ def face_video(lfw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(
         tmp_path_factory.mktemp("video") / "faces.avi", photos, fps=10, size=(640, 480), repeats=FACE_VIDEO_REPEATS
     )
+
+
+# --- detector, shipped model and a tiny prepared training set (tests of the model and training) ---
+
+ASSETS_CARD = REPO_ROOT / "assets" / "faceapp-encoder.json"
+
+
+@pytest.fixture(scope="session")
+def yunet_model_path(shared_dir: Path) -> Path:
+    """../shared/models/yunet.onnx: OpenCV's YuNet, the detector tests and benchmarks use."""
+    path = shared_dir / "models" / "yunet.onnx"
+    if not path.is_file():
+        pytest.skip(f"YuNet model not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def yunet_detector(yunet_model_path: Path):
+    """A YuNetDetector on the shared model (session-wide: loading it costs ~50 ms)."""
+    from faceapp.detect import YuNetDetector
+
+    return YuNetDetector(yunet_model_path)
+
+
+@pytest.fixture(scope="session")
+def shipped_model_card() -> Path:
+    """assets/faceapp-encoder.json, the shipped encoder's model card (its weights sit beside it)."""
+    if not ASSETS_CARD.is_file():
+        pytest.skip(f"the shipped model is not in the checkout yet ({ASSETS_CARD} missing): export one with 'python -m training export'")
+    return ASSETS_CARD
+
+
+@pytest.fixture(scope="session")
+def teacher_npz(shared_dir: Path) -> Path:
+    """../shared/datasets/teacher-dlib.npz: dlib encodings of the training images, keyed by path."""
+    path = shared_dir / "datasets" / "teacher-dlib.npz"
+    if not path.is_file():
+        pytest.skip(f"teacher encodings not found: {path}")
+    return path
+
+
+TINY_PEOPLE = {  # dataset -> identity folders copied into the tiny set (none of them is in LFW)
+    "pins": ["Alex_Lawther", "Alexandra_Daddario"],
+    "glint-celeb": ["Hugh_Laurie"],
+    "celeba-aligned": ["1", "10", "100", "1000"],  # split_holdout draws held-out people from CelebA
+}
+TINY_IMAGES_PER_PERSON = 5
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(shared_dir: Path, yunet_detector, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny real training set: 7 identities x 5 images copied from ../shared/datasets into
+    ``root`` (same relative layout, so paths match teacher-dlib.npz), run through
+    training.prepare.prepare with YuNet and saved as ``npz``. Returns a dict with root, npz,
+    report, arrays and the names of the copied identities."""
+    import shutil
+
+    from training.prepare import prepare, save_dataset
+
+    root = tmp_path_factory.mktemp("tiny-datasets")
+    for dataset, people in TINY_PEOPLE.items():
+        for person in people:
+            source = shared_dir / "datasets" / dataset / person
+            if not source.is_dir():
+                pytest.skip(f"training images not found: {source}")
+            target = root / dataset / person
+            target.mkdir(parents=True)
+            for image in list_images(source)[:TINY_IMAGES_PER_PERSON]:
+                shutil.copy(image, target / image.name)
+    arrays, report = prepare([root / d for d in TINY_PEOPLE], root, yunet_detector, progress=False)
+    npz = root / "tiny.npz"
+    save_dataset(npz, arrays)
+    return {"root": root, "npz": npz, "report": report, "arrays": arrays, "people": TINY_PEOPLE}

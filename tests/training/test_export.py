@@ -1,0 +1,135 @@
+"""Specification of training.export: a trained run becomes weights + a model card that the app's
+loader accepts, with calibrated thresholds and a checksum that catches any damage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceapp.embed import file_sha256, load_encoder, read_card
+from faceapp.errors import ModelError
+from faceapp.model import TowerConfig, build_tower
+from training.engine import embed_crops
+from training.export import export
+from training.prepare import load_dataset
+from training.train import TrainConfig, train
+
+TINY_TOWER = {"widths": (8, 16, 16, 16), "blocks": (1, 1, 1)}
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_prepared: dict, teacher_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A one-epoch tiny run (teacher on, 2 CelebA people held out), exported without
+    benchmarks or LFW validation."""
+    run = tmp_path_factory.mktemp("run")
+    train(TrainConfig(data=str(tiny_prepared["npz"]), out=str(run), teacher=str(teacher_npz), holdout_identities=2,
+                      epochs=1, steps_per_epoch=2, p=4, k=2, device="cpu", **TINY_TOWER))
+    out = tmp_path_factory.mktemp("assets")
+    card = export(run, out, benchmark=False)
+    return {"run": run, "out": out, "card": card, "card_path": out / "faceapp-encoder.json", "weights": out / "faceapp-encoder.pt"}
+
+
+def test_export_writes_weights_and_a_card(exported: dict) -> None:
+    assert exported["card_path"].is_file() and exported["weights"].is_file()
+    on_disk = json.loads(exported["card_path"].read_text())
+    assert on_disk["model_id"] == exported["card"]["model_id"]
+    weights = on_disk["weights"]
+    sha = hashlib.sha256(exported["weights"].read_bytes()).hexdigest()
+    assert weights["file"] == "faceapp-encoder.pt"
+    assert weights["sha256"] == sha and weights["bytes"] == exported["weights"].stat().st_size
+    assert on_disk["model_id"] == f"faceapp-encoder-{sha[:12]}"
+    assert on_disk["architecture"]["config"] == TowerConfig(**TINY_TOWER).to_dict()
+    assert on_disk["embedding"]["dim"] == 128 and on_disk["input"]["size"] == 112
+    assert on_disk["training"]["never_trained_on"].startswith("LFW")
+    assert on_disk["training"]["objective"]["teacher"] is not None
+    assert [h["epoch"] for h in on_disk["training"]["history"]] == [1]
+    assert on_disk["benchmarks"]["lfw_view1"] is None and "cpu_ms_per_face" not in on_disk["benchmarks"]
+    # float16 on disk: every floating tensor is half precision.
+    state = torch.load(exported["weights"], weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+
+
+def test_card_holds_thresholds_for_each_false_accept_level(exported: dict) -> None:
+    thresholds = exported["card"]["thresholds"]
+    assert set(thresholds["by_far"]) == {"0.01", "0.001", "0.0001"}
+    assert thresholds["default_far"] in thresholds["by_far"]
+    t = thresholds["by_far"]
+    assert 0.0 <= t["0.0001"] <= t["0.001"] <= t["0.01"] <= 2.0  # stricter FAR, tighter threshold
+    calibration = thresholds["calibration"]
+    # 2 held-out people x 5 images: 2 x C(5, 2) = 20 genuine and 5 x 5 = 25 impostor pairs.
+    assert calibration["identities"] == 2
+    assert calibration["genuine_pairs"] == 20 and calibration["impostor_pairs"] == 25
+    card = read_card(exported["card_path"])
+    assert card.default_threshold == t[thresholds["default_far"]]
+    assert card.thresholds == {k: float(v) for k, v in t.items()}
+
+
+def test_loaded_encoder_reproduces_the_training_model_within_fp16(exported: dict, tiny_prepared: dict) -> None:
+    encoder = load_encoder(exported["card_path"], device="cpu")
+    assert encoder.model_id == exported["card"]["model_id"] and encoder.dim == 128
+    state = torch.load(exported["run"] / "best.pt", weights_only=False)
+    trained = build_tower(TowerConfig.from_dict(state["tower"]))
+    trained.load_state_dict(state["model"])
+    crops = load_dataset(tiny_prepared["npz"])["crops"]
+    expected = embed_crops(trained, crops, torch.device("cpu"))
+    got = encoder.embed(crops)
+    assert got.shape == expected.shape == (len(crops), 128) and got.dtype == np.float32
+    assert np.abs(got - expected).max() < 2e-3
+    assert np.min(np.sum(got * expected, axis=1)) > 0.9999
+
+
+@pytest.fixture
+def card_copy(exported: dict, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the exported card and weights, free to damage."""
+    card = shutil.copy(exported["card_path"], tmp_path / "faceapp-encoder.json")
+    weights = shutil.copy(exported["weights"], tmp_path / "faceapp-encoder.pt")
+    return Path(card), Path(weights)
+
+
+def test_the_copy_loads_before_any_damage(card_copy: tuple[Path, Path]) -> None:
+    card, weights = card_copy
+    assert load_encoder(card, device="cpu").card.sha256 == file_sha256(weights)
+    assert load_encoder(weights, device="cpu").model_id  # pointing at the weights finds the card
+
+
+def test_one_flipped_byte_in_the_weights_is_refused(card_copy: tuple[Path, Path]) -> None:
+    card, weights = card_copy
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_encoder(card, device="cpu")
+
+
+def test_a_damaged_card_is_refused(card_copy: tuple[Path, Path]) -> None:
+    card, _ = card_copy
+    card.write_text(card.read_text()[:-40])  # truncated JSON
+    with pytest.raises(ModelError, match="damaged"):
+        load_encoder(card, device="cpu")
+
+
+def test_a_card_without_thresholds_is_refused(card_copy: tuple[Path, Path]) -> None:
+    card, _ = card_copy
+    raw = json.loads(card.read_text())
+    del raw["thresholds"]
+    card.write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="lacks a required field"):
+        load_encoder(card, device="cpu")
+
+
+def test_missing_weights_are_refused(card_copy: tuple[Path, Path]) -> None:
+    card, weights = card_copy
+    weights.unlink()
+    with pytest.raises(ModelError, match="weights not found"):
+        load_encoder(card, device="cpu")
+
+
+def test_a_missing_card_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model card not found"):
+        load_encoder(tmp_path / "nothing.json", device="cpu")
