@@ -46,12 +46,15 @@ def read_pairs(path: str | Path, folds: int = 10) -> list[Pair]:
     seen = {True: 0, False: 0}
     block = 2 * header[1] if len(header) == 2 else None
     for number, row in enumerate(rows):
-        if len(row) == 3:
-            left, right, same = (row[0], int(row[1])), (row[0], int(row[2])), True
-        elif len(row) == 4:
-            left, right, same = (row[0], int(row[1])), (row[2], int(row[3])), False
-        else:
-            raise FaceAppError(f"{path}: line {number + 2} is not 'name i j' or 'name1 i name2 j'")
+        try:
+            if len(row) == 3:
+                left, right, same = (row[0], int(row[1])), (row[0], int(row[2])), True
+            elif len(row) == 4:
+                left, right, same = (row[0], int(row[1])), (row[2], int(row[3])), False
+            else:
+                raise ValueError
+        except ValueError:  # a wrong field count or an image number that is not a number
+            raise FaceAppError(f"{path}: line {number + 2} is not 'name i j' or 'name1 i name2 j'") from None
         fold = number // block if block else seen[same] % folds
         seen[same] += 1
         pairs.append(Pair(left, right, same, fold))
