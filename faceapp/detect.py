@@ -110,7 +110,7 @@ class HaarDetector:
         # Typical landmark positions within a Haar box, as fractions of its width and height.
         layout = np.array([[0.31, 0.40], [0.69, 0.40], [0.50, 0.58], [0.35, 0.76], [0.65, 0.76]], np.float32)
         found = [
-            Detection(box=(float(x), float(y), float(w), float(h)), landmarks=layout * [w, h] + [x, y], score=0.5)
+            Detection(box=(float(x), float(y), float(w), float(h)), landmarks=(layout * [w, h] + [x, y]).astype(np.float32), score=0.5)
             for (x, y, w, h) in (boxes if len(boxes) else [])
         ]
         return sorted(found, key=lambda d: d.area, reverse=True)
