@@ -84,7 +84,9 @@ class FaceTower(nn.Module):
             layers.append(ResidualBlock(cin, cout, stride=2))
             layers.extend(ResidualBlock(cout, cout, stride=1) for _ in range(count - 1))
         self.features = nn.Sequential(*layers)
-        side = INPUT_SIZE // 2 ** (len(blocks) + 1)
+        side = INPUT_SIZE
+        for _ in range(len(blocks) + 1):  # the stem and each stage: 3x3 (or 1x1) stride-2 convs
+            side = (side + 1) // 2  # round up, as a padded stride-2 convolution does
         self.head = nn.Sequential(
             nn.BatchNorm2d(widths[-1]),
             nn.Dropout(self.config.dropout),
