@@ -1,0 +1,93 @@
+"""Specification of faceapp.embed on the shipped model: the card, the encoder and devices.
+
+Values (model id, thresholds, dimensions) are read from the card, never written here: the
+shipped model is retrained and replaced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceapp.align import align_face
+from faceapp.embed import Encoder, file_sha256, load_encoder, pick_device, read_card
+from faceapp.errors import ModelError
+from faceapp.images import load_image
+
+LFW_PHOTOS = [("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Aaron_Guiel", 1)]
+
+
+@pytest.fixture(scope="module")
+def encoder(shipped_model_card: Path) -> Encoder:
+    return load_encoder(shipped_model_card, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def lfw_crops(lfw_dir: Path, yunet_detector) -> np.ndarray:
+    """Aligned 112x112 crops of three LFW photos (two of one person)."""
+    crops = []
+    for name, number in LFW_PHOTOS:
+        image = load_image(lfw_dir / name / f"{name}_{number:04d}.jpg")
+        crops.append(align_face(image, yunet_detector.detect(image)[0].landmarks))
+    return np.stack(crops)
+
+
+def test_the_shipped_card_is_complete_and_matches_its_weights(shipped_model_card: Path) -> None:
+    card = read_card(shipped_model_card)
+    assert card.model_id and card.weights_path.is_file()
+    assert file_sha256(card.weights_path) == card.sha256
+    assert card.input_size == 112 and card.dim > 0
+    assert card.default_level in card.thresholds
+    assert {"0.01", "0.001", "0.0001"} <= set(card.thresholds)
+    levels = sorted(card.thresholds, key=float)  # stricter false-accept rate, tighter threshold
+    assert [card.thresholds[k] for k in levels] == sorted(card.thresholds.values())
+    assert 0.0 < card.default_threshold < 2.0
+    assert card.raw["training"]["never_trained_on"].startswith("LFW")
+
+
+def test_embed_gives_unit_float32_rows(encoder: Encoder, lfw_crops: np.ndarray) -> None:
+    out = encoder.embed(lfw_crops)
+    assert out.shape == (3, encoder.dim) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert encoder.model_id == read_card(encoder.card.weights_path).model_id
+
+
+def test_embed_of_one_crop_and_in_small_batches_agrees(shipped_model_card: Path, encoder: Encoder, lfw_crops: np.ndarray) -> None:
+    whole = encoder.embed(lfw_crops)
+    single = encoder.embed(lfw_crops[1])  # a single (112, 112, 3) crop is a batch of one
+    assert single.shape == (1, encoder.dim)
+    np.testing.assert_allclose(single[0], whole[1], atol=1e-5)
+    small_batches = Encoder(read_card(shipped_model_card), device="cpu", batch_size=2).embed(lfw_crops)
+    np.testing.assert_allclose(small_batches, whole, atol=1e-5)
+
+
+def test_embed_of_no_crops_is_empty(encoder: Encoder) -> None:
+    assert encoder.embed(np.zeros((0, 112, 112, 3), np.uint8)).shape == (0, encoder.dim)
+
+
+@pytest.mark.parametrize("shape", [(2, 100, 100, 3), (2, 112, 112), (2, 112, 112, 4), (2, 3, 112, 112), (112, 3)])
+def test_a_wrong_crop_shape_is_a_value_error(encoder: Encoder, shape: tuple) -> None:
+    with pytest.raises(ValueError, match="expected aligned crops"):
+        encoder.embed(np.zeros(shape, np.uint8))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_model_error(shipped_model_card: Path) -> None:
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        load_encoder(shipped_model_card, device="cuda")
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        pick_device("cuda:0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_auto_device_is_the_cpu_here(shipped_model_card: Path) -> None:
+    assert pick_device("auto") == "cpu"
+    assert load_encoder(shipped_model_card, device="auto").device == "cpu"
+
+
+def test_an_unknown_device_is_a_model_error() -> None:
+    with pytest.raises(ModelError, match="unknown device"):
+        pick_device("tpu")
