@@ -19,6 +19,8 @@ import os
 import statistics
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -84,6 +86,9 @@ def _fmt_distance(value: float) -> str:
 class _StderrHandler(logging.Handler):
     """Writes log records to whatever ``sys.stderr`` is *now* (tests swap it between calls)."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stderr.write(self.format(record) + "\n")
@@ -91,14 +96,23 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
-def _setup_logging(verbose: int) -> None:
+@contextmanager
+def _logging_to_stderr(verbose: int) -> Iterator[None]:
+    """faceapp's log records on stderr for the duration of one command.
+
+    The handler is removed again afterwards and propagation is left alone, so calling
+    ``main()`` from a program (or a test) leaves its logging configuration as it was.
+    """
     logger = logging.getLogger("faceapp")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+    handler = _StderrHandler()
+    previous = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 # ---------------------------------------------------------------------------------------
@@ -898,9 +912,10 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help (0) or a usage error (2), already printed
             return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
-        _setup_logging(getattr(args, "verbose", 0) or 0)
-        ctx = Context(_settings_from(args), getattr(args, "verbose", 0) or 0)
-        return COMMANDS[args.command or "gui"](ctx, args)
+        verbose = getattr(args, "verbose", 0) or 0
+        with _logging_to_stderr(verbose):
+            ctx = Context(_settings_from(args), verbose)
+            return COMMANDS[args.command or "gui"](ctx, args)
     except FaceAppError as exc:
         message = " ".join(str(exc).splitlines()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
