@@ -1,0 +1,30 @@
+"""``python -m faceapp.gui [--source SRC] [--db FILE] [--model CARD] [--device D]``: the GUI without the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m faceapp.gui", description="faceapp desktop GUI")
+    parser.add_argument("--source", help="camera index, video file, image folder or stream URL")
+    parser.add_argument("--db", type=Path, help="the database file")
+    parser.add_argument("--model", type=Path, help="the model card (.json)")
+    parser.add_argument("--detector-model", type=Path, help="the YuNet .onnx file")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.defaults(
+        db_path=args.db, model_path=args.model, detector_model=args.detector_model, device=args.device
+    )
+    from .app import run_gui
+
+    return run_gui(settings, args.source)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,469 @@
+"""The main window: live video with labelled faces, the Identify / Verify / Enroll modes, the
+people and events panels, and a status bar (source, model, device, detector, frames per second)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..camera import list_cameras, open_source
+from ..config import Settings
+from ..errors import StoreError
+from ..types import FrameResult
+from .common import WARN, MessageArea, fmt_distance, run_in_background
+from .decisions import FpsMeter
+from .enroll_wizard import EnrollWizard
+from .events_panel import EventsPanel
+from .identify_panel import IdentifyPanel, identify_labels
+from .people_panel import PeoplePanel
+from .prefs import APPLICATION, ORGANIZATION, GuiPrefs, effective_settings, load_prefs, resolve_threshold, save_prefs
+from .settings_dialog import SettingsDialog
+from .sources import SourceMenu
+from .state import AppState
+from .verify_panel import VerifyPanel
+from .video_view import FaceLabel, VideoView
+from .worker import OpenSource, PipelineFactory, PipelineInfo, VideoWorker, source_label
+
+log = logging.getLogger(__name__)
+
+MODES = ("identify", "verify", "enroll")
+STOP_WAIT_MS = 2000
+LAST_WAIT_MS = 30000
+_ORPHANS: list[QThread] = []
+
+
+class EnrollPanel(QWidget):
+    def __init__(self, start: Callable[[bool], object]) -> None:
+        super().__init__()
+        text = QLabel(
+            "Enroll a person from the live video (shots are taken by themselves when one good, "
+            "frontal face is in view) or from photo files."
+        )
+        text.setWordWrap(True)
+        from_video = QPushButton("Enroll from the video…")
+        from_photos = QPushButton("Enroll from photo files…")
+        from_video.clicked.connect(lambda: start(True))
+        from_photos.clicked.connect(lambda: start(False))
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(from_video)
+        layout.addWidget(from_photos)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        settings: Settings,
+        source: str | None = None,
+        *,
+        qsettings: QSettings | None = None,
+        pipeline_factory: PipelineFactory | None = None,
+        open_fn: OpenSource = open_source,
+        list_cameras_fn: Callable[[], list[int]] = list_cameras,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("faceapp")
+        self.qsettings = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
+        self.prefs = load_prefs(self.qsettings)
+        self.cli_settings = settings
+        self.settings = effective_settings(settings, self.prefs)
+        self._explicit_threshold = settings.threshold
+        self._list_cameras = list_cameras_fn
+        self.mode = "identify"
+        self.current_source: str | None = None
+        self.last_result: FrameResult | None = None
+        self.last_labels: list[FaceLabel] = []
+        self.wizard: EnrollWizard | None = None
+        self.fps = FpsMeter()
+        self._closed = False
+        self._info_timer = QTimer(self)  # clears passing source messages ("reconnected ...")
+        self._info_timer.setSingleShot(True)
+        self._info_timer.setInterval(4000)
+        self._info_timer.timeout.connect(self._clear_source_info)
+
+        self.worker = VideoWorker(self.settings, pipeline_factory, open_fn)
+        self.worker_thread = QThread(self)
+        self.worker_thread.setObjectName("faceapp-worker")
+        self.worker.moveToThread(self.worker_thread)
+        self.worker_thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self.worker_thread.quit, Qt.ConnectionType.DirectConnection)
+        self.state = AppState(self.prefs, self.worker, self)
+        self._build()
+        self._connect()
+
+        self.messages.show_message("model", "info", "Loading the face model …")
+        self.state.open_store(self.settings.db_path)
+        if source:
+            self.set_source(source, remember=False)
+        elif self.prefs.source:
+            self.set_source(self.prefs.source, remember=False)
+        else:
+            self.find_cameras(start_first=True)
+        self.worker_thread.start()  # last: a failure above must not leave a running thread
+
+    # --- building --------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.messages = MessageArea()
+        self.video = VideoView()
+        self.identify_panel = IdentifyPanel(self.state)
+        self.verify_panel = VerifyPanel(self.state)
+        self.enroll_panel = EnrollPanel(lambda camera: self.start_enroll(from_camera=camera))
+        self.mode_stack = QStackedWidget()
+        for panel in (self.identify_panel, self.verify_panel, self.enroll_panel):
+            self.mode_stack.addWidget(panel)
+        self.people_panel = PeoplePanel(self.state)
+        self.events_panel = EventsPanel(self.state)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.people_panel, "People")
+        self.tabs.addTab(self.events_panel, "Events")
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.mode_stack)
+        side.addWidget(self.tabs)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(self.video)
+        main.addWidget(side)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 1)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.messages)
+        layout.addWidget(main, 1)
+        self.setCentralWidget(central)
+
+        self.source_menu = SourceMenu(self)
+        self.source_menu.loop_action.setChecked(self.prefs.loop)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setMovable(False)
+        source_button = QToolButton()
+        source_button.setText("Source")
+        source_button.setMenu(self.source_menu)
+        source_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        toolbar.addWidget(source_button)
+        toolbar.addSeparator()
+        self.mode_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for i, mode in enumerate(MODES, 1):
+            action = QAction(mode.capitalize(), self)
+            action.setCheckable(True)
+            action.setShortcut(QKeySequence(f"Ctrl+{i}"))
+            action.triggered.connect(lambda _=False, m=mode: self.set_mode(m))
+            group.addAction(action)
+            toolbar.addAction(action)
+            self.mode_actions[mode] = action
+        self.mode_actions["identify"].setChecked(True)
+        toolbar.addSeparator()
+        toolbar.addAction("Settings…", self.open_settings)
+
+        bar = self.statusBar()
+        self.source_status = QLabel("Source: none")
+        self.model_status = QLabel("Model: loading …")
+        self.device_status = QLabel("Device: -")
+        self.detector_status = QLabel("Detector: -")
+        self.fps_status = QLabel("0.0 fps")
+        for label in (self.source_status, self.model_status, self.device_status, self.detector_status, self.fps_status):
+            label.setContentsMargins(6, 0, 6, 0)
+            bar.addPermanentWidget(label)
+        self.resize(1200, 760)
+
+    def _connect(self) -> None:
+        w = self.worker
+        w.result_ready.connect(self._on_result_ready)
+        w.pipeline_ready.connect(self._on_pipeline_ready)
+        w.pipeline_failed.connect(self._on_pipeline_failed)
+        w.source_started.connect(self._on_source_started)
+        w.source_status.connect(self._on_source_status)
+        w.source_failed.connect(self._on_source_failed)
+        w.source_ended.connect(self._on_source_ended)
+        self.state.error.connect(lambda text: self.messages.show_message("database", "error", text))
+        self.source_menu.source_chosen.connect(lambda spec: self.set_source(spec))
+        self.source_menu.refresh_requested.connect(lambda: self.find_cameras(start_first=False))
+        self.source_menu.stop_requested.connect(self.stop_source)
+        self.source_menu.loop_action.toggled.connect(self._loop_toggled)
+        self.people_panel.add_photos_requested.connect(lambda name: self.start_enroll(name, from_camera=False))
+        self.people_panel.enroll_requested.connect(lambda: self.start_enroll())
+
+    # --- sources ---------------------------------------------------------------------
+
+    def set_source(self, spec: str, remember: bool = True) -> None:
+        """Play ``spec`` (camera index, video file, image folder or stream URL)."""
+        self.current_source = spec
+        self.state.source_label = source_label(spec)
+        if remember and spec != self.prefs.source:
+            self._save(replace(self.prefs, source=spec))
+        self.messages.clear("source")
+        self.source_status.setText(f"Source: {self.state.source_label} (opening …)")
+        self.video.clear(f"Opening {self.state.source_label} …")
+        self.fps.reset()
+        self.worker.set_source(spec, loop=self.prefs.loop, max_side=self.prefs.max_side())
+
+    def stop_source(self) -> None:
+        self.worker.set_source(None)
+        self.current_source = None
+        self.source_status.setText("Source: none")
+        self.video.clear("Stopped. Choose a source in the Source menu.")
+
+    def _loop_toggled(self, checked: bool) -> None:
+        self._save(replace(self.prefs, loop=checked))
+        if self.current_source:
+            self.set_source(self.current_source, remember=False)
+
+    def find_cameras(self, start_first: bool = False) -> None:
+        """Probe the cameras in the background; with ``start_first`` play the first one found,
+        or offer files when there is none."""
+        self.source_menu.set_cameras(None)
+        run_in_background(self._list_cameras, lambda found: self._cameras_found(found, start_first), self)
+
+    def _cameras_found(self, found: object, start_first: bool) -> None:
+        cameras = found if isinstance(found, list) else []
+        self.source_menu.set_cameras(cameras)
+        if not start_first or self.current_source is not None:
+            return
+        if cameras:
+            self.set_source(str(cameras[0]), remember=False)
+            return
+        self.video.clear("No camera found.\nOpen a video file, an image folder or a stream from the Source menu.")
+        self.messages.show_message("source", "warning", "No camera found. Open a video file, an image folder or a stream instead.",
+                                   self._open_actions())
+
+    def _open_actions(self) -> list[tuple[str, Callable[[], object]]]:
+        return [
+            ("Open video file…", self.source_menu.open_video),
+            ("Open image folder…", self.source_menu.open_folder),
+            ("Stream URL…", self.source_menu.open_url),
+        ]
+
+    def _on_source_started(self, label: str) -> None:
+        self.source_status.setText(f"Source: {label}")
+        if self.messages.kind("source") in ("error", "warning"):
+            self.messages.show_message("source", "info", f"{label}: receiving frames again.")
+            self._info_timer.start()
+
+    def _on_source_status(self, text: str) -> None:
+        reconnecting = "reconnecting" in text or "again" in text
+        self.messages.show_message("source", "warning" if reconnecting else "info", text)
+        if not reconnecting:
+            self._info_timer.start()
+
+    def _clear_source_info(self) -> None:
+        if self.messages.kind("source") == "info" and "ended" not in self.messages.text("source"):
+            self.messages.clear("source")
+
+    def _on_source_failed(self, text: str, retrying: bool) -> None:
+        self.fps.reset()
+        self.fps_status.setText("0.0 fps")
+        label = self.state.source_label
+        self.source_status.setText(f"Source: {label} ({'disconnected' if retrying else 'failed'})")
+        if retrying:
+            text += f". Trying again every {self.worker.retry_s:g} s; it will resume when it is back."
+        self.messages.show_message("source", "error", text, self._open_actions())
+        if self.last_result is None:
+            self.video.clear(text)
+
+    def _on_source_ended(self, label: str) -> None:
+        self.fps.reset()
+        self.fps_status.setText("0.0 fps")
+        self.source_status.setText(f"Source: {label} (ended)")
+        actions = [("Play again", lambda: self.current_source and self.set_source(self.current_source, remember=False))]
+        self.messages.show_message("source", "info", f"{label} ended.", actions + self._open_actions()[:2])
+
+    # --- pipeline ----------------------------------------------------------------------
+
+    def _on_pipeline_ready(self, info: PipelineInfo) -> None:
+        self.state.info = info
+        threshold = resolve_threshold(self.prefs, info.thresholds, info.default_level, self._explicit_threshold)
+        self.state.threshold = threshold
+        self.worker.set_threshold(threshold)
+        self.messages.clear("model")
+        self.model_status.setText(f"Model: {info.model_id}")
+        self.model_status.setToolTip(f"distance threshold {fmt_distance(threshold)}")
+        gpu = info.device.startswith("cuda")
+        self.device_status.setText(f"Device: {'GPU (' + info.device + ')' if gpu else 'CPU'}")
+        if info.detector_quality == "low":
+            self.detector_status.setText(f"{WARN} Detector: {info.detector} (low quality fallback)")
+            self.detector_status.setToolTip(
+                "The YuNet detector model was not found, so OpenCV's Haar cascade is used: it misses turned "
+                "faces and aligns them roughly. Set FACEAPP_DETECTOR_MODEL to a YuNet .onnx file."
+            )
+        else:
+            self.detector_status.setText(f"Detector: {info.detector}")
+            self.detector_status.setToolTip("")
+        self.state.reload_gallery()
+        self.state.people_changed.emit()
+        self._warn_stale(info)
+
+    def _warn_stale(self, info: PipelineInfo) -> None:
+        if self.state.store is None:
+            return
+        try:
+            stale = self.state.store.stale_templates(info.model_id)
+        except StoreError:
+            return
+        if stale:
+            count = sum(stale.values())
+            self.messages.show_message(
+                "stale", "warning",
+                f"{count} template{'s' if count != 1 else ''} were made by another model ({', '.join(stale)}) and "
+                "cannot be compared: add photos of those people again (People tab).",
+            )
+        else:
+            self.messages.clear("stale")
+
+    def _on_pipeline_failed(self, text: str) -> None:
+        self.state.info = None
+        self.state.reload_gallery()
+        self.model_status.setText(f"{WARN} Model: not loaded")
+        self.messages.show_message("model", "error", f"Cannot load the face model: {text}", [("Settings…", self.open_settings)])
+
+    # --- results -----------------------------------------------------------------------
+
+    def _on_result_ready(self) -> None:
+        result = self.worker.take_latest()
+        if result is None or self._closed:
+            return
+        self.last_result = result
+        labels = self._labels_for(result)
+        self.last_labels = labels
+        self.video.show_frame(result.frame.image, labels)
+        self.fps_status.setText(f"{self.fps.tick():.1f} fps")
+
+    def _labels_for(self, result: FrameResult) -> list[FaceLabel]:
+        if self.state.info is None:
+            return []
+        if self.wizard is not None and self.wizard.capturing:
+            return self.wizard.on_result(result)
+        if self.mode == "verify":
+            return self.verify_panel.on_result(result) or identify_labels(result)
+        if self.mode == "identify":
+            return self.identify_panel.on_result(result)
+        return identify_labels(result)
+
+    # --- modes -------------------------------------------------------------------------
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        if self.mode == "verify" and mode != "verify":
+            self.verify_panel.cancel()
+        self.mode = mode
+        self.mode_actions[mode].setChecked(True)
+        self.mode_stack.setCurrentIndex(MODES.index(mode))
+
+    def start_enroll(self, name: str = "", from_camera: bool = True) -> EnrollWizard:
+        """Open the enrollment wizard (non-modal: the video keeps running under it)."""
+        if self.wizard is not None:
+            self.wizard.raise_()
+            return self.wizard
+        self.set_mode("enroll")
+        wizard = EnrollWizard(self.state, self, name=name, from_camera=from_camera)
+        wizard.finished.connect(self._wizard_closed)
+        self.wizard = wizard
+        wizard.show()
+        return wizard
+
+    def _wizard_closed(self) -> None:
+        if self.wizard is not None:
+            self.wizard.deleteLater()
+            self.wizard = None
+
+    # --- settings ----------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog:
+        info = self.state.info
+        dialog = SettingsDialog(
+            replace(self.prefs, source=self.current_source or self.prefs.source),
+            info.thresholds if info else None,
+            info.default_level if info else None,
+            self,
+        )
+        dialog.accepted.connect(lambda: self.apply_prefs(dialog.prefs()))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _save(self, prefs: GuiPrefs) -> None:
+        self.prefs = prefs
+        self.state.prefs = prefs
+        save_prefs(self.qsettings, prefs)
+
+    def apply_prefs(self, new: GuiPrefs) -> None:
+        """Save the preferences and apply what changed (threshold, model, database, source)."""
+        old = self.prefs
+        self._save(new)
+        self.verify_panel.apply_prefs(new)
+        self.identify_panel.apply_prefs()
+        if (new.security_level, new.custom_threshold) != (old.security_level, old.custom_threshold):
+            self._explicit_threshold = None  # the user's new choice beats --threshold
+        info = self.state.info
+        if info is not None:
+            threshold = resolve_threshold(new, info.thresholds, info.default_level, self._explicit_threshold)
+            self.state.threshold = threshold
+            self.worker.set_threshold(threshold)
+            self.model_status.setToolTip(f"distance threshold {fmt_distance(threshold)}")
+        changes: dict[str, object] = {}
+        if new.db_path != old.db_path:
+            changes["db_path"] = Path(new.db_path) if new.db_path else self.cli_settings.db_path
+        if new.model_path != old.model_path:
+            changes["model_path"] = Path(new.model_path) if new.model_path else self.cli_settings.model_path
+        if new.device != old.device:
+            changes["device"] = new.device
+        if changes:
+            settings = replace(self.settings, **changes)
+            if "db_path" in changes:
+                self.messages.clear("database")
+                self.state.open_store(settings.db_path)
+            if settings.model_path != self.settings.model_path or settings.device != self.settings.device:
+                self.state.info = None
+                self.model_status.setText("Model: loading …")
+                self.messages.show_message("model", "info", "Loading the face model …")
+                self.worker.reload(settings)
+            self.settings = settings
+        playing = self.current_source or old.source
+        if new.source and (new.source, new.loop, new.resolution) != (playing, old.loop, old.resolution):
+            self.source_menu.loop_action.blockSignals(True)
+            self.source_menu.loop_action.setChecked(new.loop)
+            self.source_menu.loop_action.blockSignals(False)
+            self.set_source(new.source, remember=False)
+
+    # --- closing -----------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop capture and inference and close the database; idempotent. Never terminates the
+        thread: it is asked to stop and waited for."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.wizard is not None:
+            self.wizard.close()
+        self.worker.stop()
+        self.worker_thread.quit()
+        if not self.worker_thread.wait(STOP_WAIT_MS):
+            log.warning("the video worker is still busy (loading the model?); waiting for it")
+            if not self.worker_thread.wait(LAST_WAIT_MS):
+                log.error("the video worker did not stop; leaving it to finish on its own")
+                _ORPHANS.append(self.worker_thread)  # never destroy a running QThread
+                self.worker_thread.setParent(None)
+        self.state.close_store()

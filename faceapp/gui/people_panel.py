@@ -1,0 +1,148 @@
+"""Enrolled people with thumbnails and template counts: rename, add photos, delete."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import StoreError
+from ..store import PersonInfo
+from .common import WARN
+from .state import AppState
+
+THUMB = 56
+
+
+class PeoplePanel(QWidget):
+    add_photos_requested = Signal(str)  # a person's name
+    enroll_requested = Signal()
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setSpacing(2)
+        self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.enroll_button = QPushButton("Enroll…")
+        self.rename_button = QPushButton("Rename…")
+        self.add_button = QPushButton("Add photos…")
+        self.delete_button = QPushButton("Delete…")
+        self.enroll_button.clicked.connect(self.enroll_requested.emit)
+        self.rename_button.clicked.connect(lambda: self.rename_selected())
+        self.add_button.clicked.connect(self._add_photos)
+        self.delete_button.clicked.connect(lambda: self.delete_selected())
+        buttons = QHBoxLayout()
+        for b in (self.enroll_button, self.rename_button, self.add_button, self.delete_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        self._placeholder = self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView)
+        state.people_changed.connect(self.refresh)
+        self._update_buttons()
+
+    def refresh(self) -> None:
+        current = self.selected_name()
+        self.list.clear()
+        for person in self.state.people():
+            item = QListWidgetItem(self._icon(person), self._describe(person))
+            item.setData(Qt.ItemDataRole.UserRole, person.name)
+            self.list.addItem(item)
+            if person.name == current:
+                self.list.setCurrentItem(item)
+        self._update_buttons()
+
+    def _describe(self, person: PersonInfo) -> str:
+        usable = self.state.usable_templates(person.id)
+        text = f"{person.name}\n{person.templates} template{'s' if person.templates != 1 else ''}"
+        if self.state.info is not None and usable < person.templates:
+            stale = person.templates - usable
+            text += f"  ({WARN} {stale} from another model: add photos again)"
+        return text
+
+    def _icon(self, person: PersonInfo) -> QIcon:
+        if person.has_thumbnail and self.state.store is not None:
+            try:
+                data = self.state.store.thumbnail(person.name)
+            except StoreError:
+                data = None
+            pixmap = QPixmap()
+            if data and pixmap.loadFromData(data):
+                return QIcon(pixmap)
+        return self._placeholder
+
+    def names(self) -> list[str]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+
+    def select(self, name: str) -> None:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == name:
+                self.list.setCurrentRow(i)
+
+    def selected_name(self) -> str | None:
+        item = self.list.currentItem()
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def _update_buttons(self) -> None:
+        has_store = self.state.store is not None
+        selected = self.selected_name() is not None
+        self.enroll_button.setEnabled(has_store)
+        for b in (self.rename_button, self.add_button, self.delete_button):
+            b.setEnabled(has_store and selected)
+
+    def _add_photos(self) -> None:
+        name = self.selected_name()
+        if name:
+            self.add_photos_requested.emit(name)
+
+    def rename_selected(self) -> bool:
+        name = self.selected_name()
+        if name is None or self.state.store is None:
+            return False
+        new, ok = QInputDialog.getText(self, "Rename", f"New name for {name}:", QLineEdit.EchoMode.Normal, name)
+        if not ok or not new.strip() or new.strip() == name:
+            return False
+        try:
+            self.state.store.rename(name, new)
+        except StoreError as exc:
+            self.state.error.emit(f"Cannot rename {name}: {exc}")
+            return False
+        self.state.changed_people()
+        self.select(" ".join(new.split()))
+        return True
+
+    def delete_selected(self) -> bool:
+        name = self.selected_name()
+        if name is None or self.state.store is None:
+            return False
+        answer = QMessageBox.question(
+            self,
+            "Delete person",
+            f"Delete {name} and all of their face templates?\n\nThis cannot be undone. "
+            "Past events stay in the log under this name.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            self.state.store.delete(name)
+        except StoreError as exc:
+            self.state.error.emit(f"Cannot delete {name}: {exc}")
+            return False
+        self.state.changed_people()
+        return True

@@ -1,0 +1,187 @@
+"""Settings: source and resolution, security level (the model card's FAR levels or a custom
+threshold), device, model and database paths, thumbnails, and the verify/identify/enroll knobs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .prefs import CUSTOM_LEVEL, DEVICES, RESOLUTIONS, GuiPrefs, far_label, sanitize, security_levels
+
+
+def _path_row(edit: QLineEdit, browse: QPushButton) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(edit, 1)
+    layout.addWidget(browse)
+    return row
+
+
+class SettingsDialog(QDialog):
+    def __init__(
+        self,
+        prefs: GuiPrefs,
+        thresholds: dict[str, float] | None = None,
+        default_level: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("faceapp settings")
+        self._prefs = prefs
+        thresholds = thresholds or {}
+
+        self.source = QLineEdit(prefs.source)
+        self.source.setPlaceholderText("camera index (0), video file, image folder or stream URL")
+        browse_source = QPushButton("Browse…")
+        browse_source.clicked.connect(lambda: self._browse(self.source, "Video file or image", folder=False))
+        self.loop = QCheckBox("Restart video files and folders when they end")
+        self.loop.setChecked(prefs.loop)
+        self.resolution = QComboBox()
+        for r in RESOLUTIONS:
+            self.resolution.addItem("as delivered" if r == "native" else r, r)
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(prefs.resolution)))
+
+        self.level = QComboBox()
+        for level, distance in security_levels(thresholds):
+            default = " (default)" if level == default_level else ""
+            self.level.addItem(f"False accepts {far_label(level)}: distance \u2264 {distance:.4g}{default}", level)
+        if not thresholds and prefs.security_level != CUSTOM_LEVEL:  # model not loaded: keep the choice
+            self.level.addItem("as chosen before (the model is not loaded)", prefs.security_level)
+        self.level.addItem("Custom threshold", CUSTOM_LEVEL)
+        wanted = prefs.security_level or (default_level or "")
+        self.level.setCurrentIndex(max(0, self.level.findData(wanted)))
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 2.0)
+        self.threshold.setDecimals(4)
+        self.threshold.setSingleStep(0.001)
+        fallback = thresholds.get(default_level or "", 0.0)
+        self.threshold.setValue(prefs.custom_threshold or fallback)
+        self.level.currentIndexChanged.connect(lambda *_: self._level_changed())
+        self._level_changed()
+
+        self.device = QComboBox()
+        for d in DEVICES:
+            self.device.addItem({"auto": "automatic (GPU when present)", "cpu": "CPU", "cuda": "GPU (CUDA)"}[d], d)
+        self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
+        self.model_path = QLineEdit(prefs.model_path)
+        self.model_path.setPlaceholderText("the shipped model")
+        browse_model = QPushButton("Browse…")
+        browse_model.clicked.connect(lambda: self._browse(self.model_path, "Model card", folder=False, filter="Model card (*.json)"))
+        self.db_path = QLineEdit(prefs.db_path)
+        self.db_path.setPlaceholderText("the default database")
+        browse_db = QPushButton("Browse…")
+        browse_db.clicked.connect(lambda: self._browse(self.db_path, "Database", folder=False, save=True))
+        self.keep_thumbnails = QCheckBox("Keep a face thumbnail of each enrolled person")
+        self.keep_thumbnails.setChecked(prefs.keep_thumbnails)
+
+        self.shots = self._spin(prefs.enroll_shots, 1, 50)
+        self.window = self._spin(prefs.verify_window, 1, 50)
+        self.needed = self._spin(prefs.verify_needed, 1, 50)
+        self.max_rejections = self._spin(prefs.max_rejections, 1, 100)
+        self.lockout = self._spin(int(prefs.lockout_s), 0, 3600, " s")
+        self.interval = self._spin(int(prefs.sighting_interval_s), 0, 86400, " s")
+
+        source_box = QGroupBox("Video source")
+        form = QFormLayout(source_box)
+        form.addRow("Source:", _path_row(self.source, browse_source))
+        form.addRow("", self.loop)
+        form.addRow("Resolution:", self.resolution)
+        security_box = QGroupBox("Security")
+        form = QFormLayout(security_box)
+        form.addRow("Level:", self.level)
+        form.addRow("Custom threshold:", self.threshold)
+        form.addRow("Verify needs", self._pair(self.needed, " agreeing of the last ", self.window, " frames with a face"))
+        form.addRow("Lock out after", self._pair(self.max_rejections, " rejections for ", self.lockout, ""))
+        form.addRow("Log people seen every", self.interval)
+        form.addRow("Enrollment shots:", self.shots)
+        model_box = QGroupBox("Model and data")
+        form = QFormLayout(model_box)
+        form.addRow("Device:", self.device)
+        form.addRow("Model card:", _path_row(self.model_path, browse_model))
+        form.addRow("Database:", _path_row(self.db_path, browse_db))
+        form.addRow("", self.keep_thumbnails)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for box in (source_box, security_box, model_box):
+            layout.addWidget(box)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _spin(value: int, low: int, high: int, suffix: str = "") -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        return spin
+
+    @staticmethod
+    def _pair(a: QWidget, middle: str, b: QWidget, end: str) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(a)
+        layout.addWidget(QLabel(middle))
+        layout.addWidget(b)
+        if end:
+            layout.addWidget(QLabel(end))
+        layout.addStretch(1)
+        return row
+
+    def _level_changed(self) -> None:
+        self.threshold.setEnabled(self.level.currentData() == CUSTOM_LEVEL)
+
+    def _browse(self, edit: QLineEdit, title: str, folder: bool, filter: str = "", save: bool = False) -> None:
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, title, edit.text())
+        elif save:
+            path, _ = QFileDialog.getSaveFileName(self, title, edit.text(), "SQLite database (*.db);;All files (*)",
+                                                  options=QFileDialog.Option.DontConfirmOverwrite)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, title, edit.text(), filter)
+        if path:
+            edit.setText(path)
+
+    def prefs(self) -> GuiPrefs:
+        """The preferences as edited (also when the dialog was cancelled: check ``result()``)."""
+        level = self.level.currentData()
+        return sanitize(
+            replace(
+                self._prefs,
+                source=self.source.text().strip(),
+                loop=self.loop.isChecked(),
+                resolution=self.resolution.currentData(),
+                security_level=level,
+                custom_threshold=float(self.threshold.value()),
+                device=self.device.currentData(),
+                model_path=self.model_path.text().strip(),
+                db_path=self.db_path.text().strip(),
+                keep_thumbnails=self.keep_thumbnails.isChecked(),
+                enroll_shots=self.shots.value(),
+                verify_window=self.window.value(),
+                verify_needed=self.needed.value(),
+                max_rejections=self.max_rejections.value(),
+                lockout_s=float(self.lockout.value()),
+                sighting_interval_s=float(self.interval.value()),
+            )
+        )

@@ -1,0 +1,209 @@
+"""Verify mode: choose who is claimed, decide over several consistent frames, lock out after
+repeated rejections; every attempt goes to the events log."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..errors import UnknownPersonError
+from ..match import verify
+from ..types import FrameResult
+from .common import LOCK, NO, OK, WARN, fmt_distance, status_icon
+from .decisions import VerifyDecider, VerifyOutcome
+from .prefs import GuiPrefs
+from .state import AppState
+from .video_view import FaceLabel
+
+
+def make_decider(prefs: GuiPrefs) -> VerifyDecider:
+    return VerifyDecider(
+        window=prefs.verify_window,
+        needed=prefs.verify_needed,
+        max_rejections=prefs.max_rejections,
+        lockout_s=prefs.lockout_s,
+    )
+
+
+class VerifyPanel(QWidget):
+    decided = Signal(object)  # VerifyOutcome
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self.decider = make_decider(state.prefs)
+        self.last_outcome: VerifyOutcome | None = None
+        self.claim_box = QComboBox()
+        self.claim_box.currentIndexChanged.connect(lambda *_: self.cancel())
+        self.verify_button = QPushButton("Verify")
+        self.verify_button.setDefault(True)
+        self.verify_button.clicked.connect(lambda: self.start())
+        self.icon = QLabel()
+        self.icon.setFixedSize(32, 32)
+        self.status = QLabel("Choose who is claimed, then press Verify.")
+        self.status.setWordWrap(True)
+        font = self.status.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.status.setFont(font)
+        self.progress = QLabel("")
+        self.progress.setWordWrap(True)
+        self.lock_label = QLabel("")
+        self.lock_label.setWordWrap(True)
+        self.lock_label.hide()
+        row = QHBoxLayout()
+        row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.status, 1)
+        form = QFormLayout()
+        form.addRow("Claimed person:", self.claim_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.verify_button)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.lock_label)
+        layout.addStretch(1)
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._tick)
+        state.people_changed.connect(self.refresh_people)
+
+    # --- setup -------------------------------------------------------------------------
+
+    def apply_prefs(self, prefs: GuiPrefs) -> None:
+        old = self.decider
+        new = make_decider(prefs)
+        if (old.window, old.needed, old.max_rejections, old.lockout_s) != (new.window, new.needed, new.max_rejections, new.lockout_s):
+            self.decider = new
+
+    def refresh_people(self) -> None:
+        current = self.claim_box.currentText()
+        self.claim_box.blockSignals(True)
+        self.claim_box.clear()
+        for person in self.state.people():
+            self.claim_box.addItem(person.name, person.id)
+        index = self.claim_box.findText(current)
+        self.claim_box.setCurrentIndex(index if index >= 0 else (0 if self.claim_box.count() else -1))
+        self.claim_box.blockSignals(False)
+        if self.decider.active and self.claim_box.currentText() != self.decider.claim:
+            self.cancel()
+
+    def set_claim(self, name: str) -> bool:
+        index = self.claim_box.findText(name)
+        if index >= 0:
+            self.claim_box.setCurrentIndex(index)
+        return index >= 0
+
+    # --- attempts ----------------------------------------------------------------------
+
+    def _claim(self) -> tuple[str, int] | None:
+        if self.claim_box.currentIndex() < 0:
+            return None
+        return self.claim_box.currentText(), int(self.claim_box.currentData())
+
+    def start(self) -> bool:
+        """Start an attempt for the chosen claim; False (with the reason shown) when it cannot."""
+        claim = self._claim()
+        if claim is None:
+            self._show("warning", f"{WARN} Nobody is enrolled yet: enroll someone first.")
+            return False
+        name, person_id = claim
+        if self.state.gallery is None or self.state.threshold is None:
+            self._show("warning", f"{WARN} The face model is not loaded yet.")
+            return False
+        if self.state.usable_templates(person_id) == 0:
+            self._show("warning", f"{WARN} {name} has no templates for the loaded model: add photos of them again.")
+            return False
+        if not self.decider.start(name, person_id):
+            self.state.log_event("verify", name=name, person_id=person_id, decision="refused: locked out")
+            self._tick()
+            return False
+        self._show("info", f"Verifying {name}: look at the camera …")
+        self.progress.setText(f"0 of {self.decider.needed} consistent frames")
+        self.verify_button.setEnabled(False)
+        return True
+
+    def cancel(self) -> None:
+        if self.decider.active:
+            self.decider.cancel()
+            self._show("info", "Choose who is claimed, then press Verify.")
+            self.progress.setText("")
+        self._tick()
+
+    def on_result(self, result: FrameResult) -> list[FaceLabel]:
+        """Feed one frame; returns the overlay labels (distance of each face to the claim)."""
+        claim = self._claim()
+        gallery, threshold = self.state.gallery, self.state.threshold
+        if claim is None or gallery is None or threshold is None:
+            return []
+        name, person_id = claim
+        labels: list[FaceLabel] = []
+        distances: list[float] = []
+        for face in result.faces:
+            if face.encoding is None:
+                continue
+            try:
+                match = verify(face.encoding, gallery, person_id, threshold)
+            except (UnknownPersonError, ValueError):
+                return []
+            distances.append(match.distance)
+            if match.accepted:
+                text, status = f"{OK} {name} {fmt_distance(match.distance)} \u2264 {fmt_distance(threshold)}", "ok"
+            else:
+                text, status = f"{NO} not {name} {fmt_distance(match.distance)} > {fmt_distance(threshold)}", "bad"
+            labels.append(FaceLabel(face.detection.box, text, status))
+        if self.decider.active:
+            if len(distances) > 1:
+                self.progress.setText(f"{WARN} More than one face: only {name} should be in view.")
+                return labels
+            outcome = self.decider.add(distances[0] if distances else None, threshold)
+            if outcome is not None:
+                self._decided(outcome)
+            elif self.decider.active:
+                agreeing, needed = self.decider.progress()
+                self.progress.setText(f"{agreeing} of {needed} consistent frames" + ("" if distances else " (no face in view)"))
+        return labels
+
+    def _decided(self, outcome: VerifyOutcome) -> None:
+        self.last_outcome = outcome
+        compare = "\u2264" if outcome.accepted else ">"
+        detail = (
+            f"distance {fmt_distance(outcome.distance)} {compare} threshold {fmt_distance(outcome.threshold)} "
+            f"({outcome.frames} frame{'s' if outcome.frames != 1 else ''})"
+        )
+        if outcome.accepted:
+            self._show("ok", f"{OK} Accepted: {outcome.claim}")
+        else:
+            why = "" if outcome.consistent else " (the frames did not agree)"
+            self._show("bad", f"{NO} Rejected: not {outcome.claim}{why}")
+        self.progress.setText(detail)
+        self.state.log_event(
+            "verify", name=outcome.claim, person_id=outcome.person_id, decision=outcome.decision, distance=outcome.distance
+        )
+        self.decided.emit(outcome)
+        self._tick()
+
+    def _tick(self) -> None:
+        left = self.decider.locked_for()
+        if left > 0:
+            self.verify_button.setEnabled(False)
+            self.lock_label.setText(
+                f"{LOCK} Verification is locked for {left:.0f} s after {self.decider.max_rejections} rejections in a row."
+            )
+            self.lock_label.show()
+            if not self._timer.isActive():
+                self._timer.start()
+            return
+        self._timer.stop()
+        self.lock_label.setText("")
+        self.lock_label.hide()
+        self.verify_button.setEnabled(not self.decider.active and self.claim_box.count() > 0)
+
+    @property
+    def locked(self) -> bool:
+        return self.decider.locked_for() > 0
+
+    def _show(self, kind: str, text: str) -> None:
+        self.icon.setProperty("kind", kind)
+        self.icon.setPixmap(status_icon(kind).pixmap(32, 32))
+        self.status.setText(text)

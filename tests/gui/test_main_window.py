@@ -1,0 +1,272 @@
+"""The real main window, driven over videos and photo files made from LFW (there is no webcam).
+
+Genuine matches compare frames of the same video the person was enrolled from, so the tests
+check the application's behaviour, not the model's accuracy; thresholds, distances and the model
+id always come from the loaded model card.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import cv2
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWizard
+
+from faceapp.camera import open_source
+from faceapp.gui.common import fmt_distance
+from faceapp.gui.prefs import CUSTOM_LEVEL, GuiPrefs, load_prefs
+
+from .conftest import WAIT_MS, enroll_from_video
+
+
+def events(window, kind: str | None = None) -> list[dict]:
+    return [e for e in window.state.events(500) if kind is None or e["kind"] == kind]
+
+
+def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos, people, qtbot) -> None:
+    alice = people[0]
+    window = make_window(videos[alice], prefs=GuiPrefs(loop=True, enroll_shots=3))
+    assert window.model_status.text().endswith(window.state.info.model_id)
+    assert "CPU" in window.device_status.text() and "yunet" in window.detector_status.text().lower()
+
+    wizard = window.start_enroll()
+    assert window.mode == "enroll"
+    wizard.name_page.edit.setText("Alice Example")
+    wizard.next()
+    assert wizard.currentPage() is wizard.capture_page
+    qtbot.waitUntil(lambda: wizard.capture.done, timeout=WAIT_MS)
+    assert "3 shots taken" in wizard.capture_page.hint.text()
+    wizard.next()
+    assert wizard.currentPage() is wizard.review_page and wizard.review_page.list.count() == 3
+    assert wizard.review_page.warning.text() == ""  # nobody enrolled yet to be confused with
+    wizard.review_page.set_kept(0, False)  # drop one shot
+    assert "2 of 3 shots" in wizard.review_page.summary.text()
+    wizard.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
+
+    person = window.state.store.person("Alice Example")
+    assert person.templates == 2 and person.has_thumbnail
+    assert window.people_panel.names() == ["Alice Example"]
+    assert any(e["kind"] == "enroll" and e["name"] == "Alice Example" for e in events(window))
+    assert window.events_panel.rows()[0][1] == "enroll"
+
+    # Identify: the enrolled face is labelled with the name and distance, and logged once per interval.
+    window.set_mode("identify")
+    qtbot.waitUntil(lambda: any("Alice Example" in label.text for label in window.last_labels), timeout=WAIT_MS)
+    label = next(label for label in window.last_labels if "Alice Example" in label.text)
+    assert label.status == "ok" and label.text.startswith("\u2714")
+    frame = window.last_result.frame.index
+    qtbot.waitUntil(lambda: window.last_result.frame.index >= frame + 3, timeout=WAIT_MS)
+    seen = events(window, "identify")
+    assert len(seen) == 1 and seen[0]["name"] == "Alice Example" and seen[0]["decision"] == "seen"
+    assert seen[0]["distance"] <= window.state.threshold
+    assert window.identify_panel.seen.count() == 1
+
+
+def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face(
+    make_window, good_photos, people, tmp_path: Path, qtbot
+) -> None:
+    bob = people[1]
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("not an image")
+    no_face = tmp_path / "wall.png"
+    cv2.imwrite(str(no_face), (cv2.randu(cv2.UMat(200, 200, cv2.CV_8UC3), 0, 0).get() + 120))
+    window = make_window(None, prefs=GuiPrefs(keep_thumbnails=False))  # no source, and no camera here
+    assert "No camera found" in window.messages.text("source")
+    assert "Open video file…" in window.messages.buttons("source")
+
+    wizard = window.start_enroll(from_camera=False)
+    wizard.name_page.edit.setText("Bob")
+    wizard.next()
+    photos = good_photos[bob][:2]
+    wizard.add_photo_files([*photos, not_an_image, no_face])
+    assert not wizard.capture_page.isComplete()  # still encoding
+    qtbot.waitUntil(lambda: not wizard.pending, timeout=WAIT_MS)
+    rows = [wizard.capture_page.files.item(i).text() for i in range(wizard.capture_page.files.count())]
+    assert rows[0].startswith("\u2714") and rows[1].startswith("\u2714")
+    assert rows[2].startswith("\u2716") and "notes.jpg" in rows[2]
+    assert rows[3].startswith("\u2716") and "no face" in rows[3]
+    assert set(wizard.file_errors) == {str(not_an_image), str(no_face)}
+    wizard.next()
+    assert wizard.review_page.list.count() == 2
+    wizard.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
+    bob_info = window.state.store.person("Bob")
+    assert bob_info.templates == 2 and not bob_info.has_thumbnail  # thumbnails switched off
+
+    # The same face under another name: the review page warns that it matches Bob.
+    wizard = window.start_enroll(from_camera=False)
+    wizard.name_page.edit.setText("Robert")
+    wizard.next()
+    wizard.add_photo_files(photos[:1])
+    qtbot.waitUntil(lambda: not wizard.pending, timeout=WAIT_MS)
+    wizard.next()
+    assert "Bob" in wizard.review_page.warning.text() and "already matches" in wizard.review_page.warning.text()
+    wizard.reject()
+    qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
+    assert not window.state.store.has_person("Robert")
+
+    # Adding photos to an existing person goes through the same wizard, name filled in.
+    window.people_panel.select("Bob")
+    window.people_panel.add_button.click()
+    assert window.wizard is not None and window.wizard.name_page.edit.text() == "Bob"
+    assert "already enrolled" in window.wizard.name_page.note.text()
+    window.wizard.reject()
+
+
+def test_verify_accepts_the_genuine_face_rejects_an_impostor_and_locks_out(
+    make_window, gui_pipeline, gui_settings, videos, people, qtbot
+) -> None:
+    alice, impostor = people[0], people[2]
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[alice], "Alice")
+    window = make_window(videos[alice], prefs=GuiPrefs(loop=True, max_rejections=2, lockout_s=30))
+    panel = window.verify_panel
+    window.set_mode("verify")
+    assert panel.set_claim("Alice")
+    threshold = window.state.threshold
+    assert threshold == pytest.approx(window.state.info.thresholds[window.state.info.default_level])
+
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.last_outcome is not None, timeout=WAIT_MS)
+    outcome = panel.last_outcome
+    assert outcome.accepted and outcome.distance <= threshold
+    assert panel.status.text().startswith("\u2714 Accepted: Alice")
+    assert f"\u2264 threshold {fmt_distance(threshold)}" in panel.progress.text()
+    assert any(label.text.startswith("\u2714 Alice") for label in window.last_labels)
+
+    window.set_source(str(videos[impostor]))
+    qtbot.waitUntil(lambda: window.source_status.text() == f"Source: video {videos[impostor].name}", timeout=WAIT_MS)
+    for attempt in (1, 2):
+        panel.last_outcome = None
+        assert panel.start()
+        qtbot.waitUntil(lambda: panel.last_outcome is not None, timeout=WAIT_MS)
+        assert not panel.last_outcome.accepted and panel.last_outcome.distance > threshold
+        assert panel.status.text().startswith("\u2716 Rejected: not Alice")
+    assert panel.last_outcome.lockout_s == 30
+    assert panel.locked and not panel.verify_button.isEnabled()
+    assert panel.lock_label.text().startswith("\u23f3") and not panel.lock_label.isHidden()
+    assert not panel.start()  # refused while locked out, and logged
+
+    log = events(window, "verify")
+    decisions = [e["decision"] for e in reversed(log)]
+    assert decisions[0] == "accepted"
+    assert decisions[1] == "rejected" and decisions[2].startswith("rejected, locked out for 30 s")
+    assert decisions[3] == "refused: locked out"
+    assert all(e["name"] == "Alice" for e in log)
+    assert log[-1]["distance"] <= threshold < log[-2]["distance"]
+
+
+def test_people_panel_renames_and_deletes_after_asking(
+    make_window, gui_pipeline, gui_settings, videos, people, qtbot, monkeypatch
+) -> None:
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[people[0]], "Alice")
+    window = make_window(None)
+    panel = window.people_panel
+    assert panel.names() == ["Alice"]
+    assert "template" in panel.list.item(0).text()
+    panel.select("Alice")
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Alicia  Smith", True)))
+    assert panel.rename_selected()
+    assert panel.names() == ["Alicia Smith"] and window.verify_panel.claim_box.currentText() == "Alicia Smith"
+
+    asked = []
+    answer = QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: asked.append(a) or answer))
+    panel.select("Alicia Smith")
+    assert not panel.delete_selected() and panel.names() == ["Alicia Smith"]
+    answer = QMessageBox.StandardButton.Yes
+    assert panel.delete_selected()
+    assert len(asked) == 2 and "all of their face templates" in asked[0][2]
+    assert panel.names() == [] and window.state.store.people() == []
+    assert len(window.state.gallery) == 0
+
+
+def test_failing_sources_show_a_message_and_the_window_lives_on(make_window, qsettings, videos, people, tmp_path, qtbot) -> None:
+    window = make_window(tmp_path / "missing.avi")
+    qtbot.waitUntil(lambda: "missing.avi" in window.messages.text("source"), timeout=WAIT_MS)
+    assert window.messages.kind("source") == "error" and "Open video file…" in window.messages.buttons("source")
+    assert window.isVisible()
+
+    window.set_source(str(videos[people[1]]))  # plays once, then ends
+    assert load_prefs(qsettings).source == str(videos[people[1]])  # a source chosen in the GUI is remembered
+    qtbot.waitUntil(lambda: "ended" in window.messages.text("source"), timeout=WAIT_MS)
+    assert window.last_result is not None and window.isVisible()
+    assert "Play again" in window.messages.buttons("source")
+    assert window.source_status.text().endswith("(ended)")
+
+
+def test_a_camera_that_disconnects_shows_a_message_and_recovers(make_window, videos, people, qtbot) -> None:
+    """A 'camera' whose frames come from a video: it stops when the video ends, stays away while
+    ``present`` is False, and comes back when it is True again."""
+    video = str(videos[people[1]])
+    present = {"yes": True}
+
+    def capture(spec):
+        return cv2.VideoCapture(video) if present["yes"] else cv2.VideoCapture()
+
+    open_fn = functools.partial(open_source, capture_factory=capture, reconnect_timeout_s=0.5, max_reconnects=1)
+    window = make_window("0", open_fn=open_fn)
+    window.worker.retry_s = 0.5
+    statuses: list[str] = []
+    window.worker.source_status.connect(statuses.append, Qt.ConnectionType.DirectConnection)  # from any thread
+    qtbot.waitUntil(lambda: window.source_status.text() == "Source: camera 0", timeout=WAIT_MS)
+    present["yes"] = False  # unplugged: the video ends and cannot be reopened
+    qtbot.waitUntil(lambda: "could not be reopened" in window.messages.text("source"), timeout=WAIT_MS)
+    assert "Trying again" in window.messages.text("source") and window.messages.kind("source") == "error"
+    assert any("reconnecting to camera 0" in s for s in statuses)
+    assert "disconnected" in window.source_status.text()
+    frame = window.last_result.frame.index if window.last_result else -1
+    present["yes"] = True  # plugged back in
+    qtbot.waitUntil(lambda: window.source_status.text() == "Source: camera 0", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_result is not None and window.last_result.frame.index != frame, timeout=WAIT_MS)
+    assert window.messages.kind("source") != "error"
+
+
+def test_model_and_database_errors_are_shown_not_raised(make_window, gui_settings, videos, people, tmp_path, qtbot) -> None:
+    from dataclasses import replace
+
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database" * 100)
+    settings = replace(gui_settings, db_path=damaged, model_path=tmp_path / "missing-model.json")
+    window = make_window(videos[people[0]], settings=settings, wait_model=False, pipeline_factory=None)
+    qtbot.waitUntil(lambda: "Cannot load the face model" in window.messages.text("model"), timeout=WAIT_MS)
+    assert "missing-model.json" in window.messages.text("model")
+    assert "not a faceapp database" in window.messages.text("database")
+    assert "not loaded" in window.model_status.text()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=WAIT_MS)  # the video still plays
+    assert window.last_result.faces == () and window.last_labels == []
+    assert not window.people_panel.enroll_button.isEnabled()
+
+
+def test_settings_dialog_saves_and_applies_the_security_level(make_window, qsettings) -> None:
+    window = make_window(None)
+    info = window.state.info
+    dialog = window.open_settings()
+    strictest = min(info.thresholds, key=lambda level: float(level))
+    dialog.level.setCurrentIndex(dialog.level.findData(strictest))
+    dialog.keep_thumbnails.setChecked(False)
+    dialog.accept()
+    assert window.state.threshold == pytest.approx(info.thresholds[strictest])
+    assert window.worker.threshold == pytest.approx(info.thresholds[strictest])  # used from the next frame on
+    saved = load_prefs(qsettings)
+    assert saved.security_level == strictest and saved.keep_thumbnails is False
+
+    dialog = window.open_settings()
+    assert dialog.level.currentData() == strictest
+    dialog.level.setCurrentIndex(dialog.level.findData(CUSTOM_LEVEL))
+    assert dialog.threshold.isEnabled()
+    dialog.threshold.setValue(0.5)
+    dialog.accept()
+    assert window.state.threshold == pytest.approx(0.5)
+    assert load_prefs(qsettings).custom_threshold == pytest.approx(0.5)
+
+
+def test_low_quality_detector_is_flagged(make_window, gui_pipeline) -> None:
+    from faceapp.detect import HaarDetector
+    from faceapp.pipeline import Pipeline
+
+    window = make_window(None, pipeline_factory=lambda s: Pipeline(HaarDetector(), gui_pipeline.encoder))
+    assert "low quality" in window.detector_status.text() and window.detector_status.text().startswith("\u26a0")
