@@ -1,0 +1,790 @@
+"""Specification of the ``faceapp`` command line, driven through ``faceapp.cli.main``.
+
+Everything is real: LFW photos copied into tmp_path, a SQLite file per test, the shared YuNet
+detector and the shipped encoder. Distances and thresholds are never written here: the people
+the tests enroll are chosen by the library pipeline itself at the card's threshold (the CLI
+must then agree with it), and numbers are read from the model card.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceapp.cli import main
+from faceapp.embed import read_card
+from faceapp.images import list_images, load_image
+from faceapp.store import Store
+
+from conftest import write_video
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# FACEAPP_TEST_MODEL runs these tests against another model card (e.g. a candidate being trained).
+SHIPPED_CARD = Path(os.environ.get("FACEAPP_TEST_MODEL") or REPO_ROOT / "assets" / "faceapp-encoder.json")
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the encoder on one thread. On a machine shared with a training run, torch's threads
+    spin-wait on each other and a 15 ms forward pass takes over 600 ms."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def detector_path(shared_dir: Path) -> Path:
+    path = shared_dir / "models" / "yunet.onnx"
+    if not path.is_file():
+        pytest.skip(f"YuNet model not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def card_path() -> Path:
+    if not SHIPPED_CARD.is_file():
+        pytest.skip(f"the shipped model is not in the checkout yet: {SHIPPED_CARD}")
+    return SHIPPED_CARD
+
+
+@pytest.fixture(scope="session")
+def card(card_path: Path):
+    return read_card(card_path)
+
+
+@pytest.fixture(scope="session")
+def library(detector_path: Path, card_path: Path):
+    """The library pipeline, used to choose test people and to check the CLI against."""
+    from faceapp.detect import YuNetDetector
+    from faceapp.embed import load_encoder
+    from faceapp.pipeline import Pipeline
+
+    return Pipeline(YuNetDetector(detector_path), load_encoder(card_path, device="cpu"))
+
+
+def count_faces(library, path: Path) -> int:
+    """Faces in a photo by the rule enroll/import apply (the padded retry included)."""
+    return len(library.find_faces(load_image(path), still=True))
+
+
+@dataclass(frozen=True)
+class LfwPerson:
+    name: str
+    photos: tuple[Path, ...]  # all of the folder's photos
+    usable: int  # how many show exactly one face
+
+
+@pytest.fixture(scope="session")
+def lfw_people(lfw_dir: Path, library) -> list[LfwPerson]:
+    """The first 10 LFW people (by name) with at least 3 photos, 2 or more of them usable."""
+    people = []
+    for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
+        photos = list_images(folder)
+        if len(photos) < 3:
+            continue
+        usable = sum(count_faces(library, p) == 1 for p in photos)
+        if usable >= 2:
+            people.append(LfwPerson(folder.name, tuple(photos), usable))
+        if len(people) == 10:
+            return people
+    pytest.fail("LFW view 1 has fewer than 10 people with 3 photos")
+
+
+@dataclass(frozen=True)
+class Cast:
+    name: str
+    enroll: tuple[Path, Path]  # two photos to enroll from
+    probe: Path  # a third photo the model accepts as them at the card's threshold
+    stranger: Path  # someone else's photo the model rejects
+
+
+@pytest.fixture(scope="session")
+def cast(lfw_dir: Path, library) -> Cast:
+    """A person with 3 single-face photos of whom the model recognises the third from the first
+    two, and a stranger it does not take for them; chosen by the library, per model."""
+    with one_torch_thread():
+        return _choose_cast(lfw_dir, library)
+
+
+def _choose_cast(lfw_dir: Path, library) -> Cast:
+    from faceapp.match import distances
+
+    threshold = library.threshold
+    singles = sorted(p for p in lfw_dir.iterdir() if p.is_dir() and len(list_images(p)) == 1)
+    for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
+        photos = [p for p in list_images(folder) if count_faces(library, p) == 1]
+        if len(photos) < 3:
+            continue
+        faces = [library.encode_one(load_image(p)) for p in photos]
+        if not all(f.quality.ok for f in faces[:2]):
+            continue
+        gallery = np.stack([f.encoding for f in faces[:2]])
+        for photo, face in zip(photos[2:], faces[2:]):
+            if distances(face.encoding, gallery).min() <= threshold:
+                everyone = np.stack([f.encoding for f in faces])
+                for other in singles:
+                    strange = list_images(other)[0]
+                    if count_faces(library, strange) != 1:
+                        continue
+                    enc = library.encode_one(load_image(strange)).encoding
+                    if distances(enc, everyone).min() > threshold:
+                        return Cast(folder.name, (photos[0], photos[1]), photo, strange)
+    pytest.fail(f"the model ({library.model_id}) recognises nobody in LFW view 1 at its threshold {threshold}")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, detector_path: Path) -> None:
+    """The tests' detector, and defaults that can never reach the user's real database."""
+    monkeypatch.setenv("FACEAPP_DETECTOR_MODEL", str(detector_path))
+    monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
+    monkeypatch.delenv("FACEAPP_MODEL", raising=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "faceapp.db"
+
+
+@pytest.fixture
+def cli(db: Path, card_path: Path, capsys: pytest.CaptureFixture):
+    """``cli(*args)`` runs ``faceapp --db DB --model CARD *args`` and returns code, stdout, stderr."""
+
+    def run(*args: object, db_path: Path = db) -> Result:
+        code = main(["--db", str(db_path), "--model", str(card_path), *(str(a) for a in args)])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def enrolled_template(cast: Cast, card_path: Path, detector_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with the cast's person enrolled (by the CLI) from their two photos; made once."""
+    path = tmp_path_factory.mktemp("enrolled") / "faceapp.db"
+    args = ["--db", str(path), "--model", str(card_path), "--detector-model", str(detector_path)]
+    with one_torch_thread():
+        assert main([*args, "enroll", cast.name, *map(str, cast.enroll)]) == 0
+    return path
+
+
+@pytest.fixture
+def enrolled(db: Path, cast: Cast, enrolled_template: Path) -> Cast:
+    """The cast's person enrolled from their two photos, in this test's database."""
+    shutil.copy(enrolled_template, db)  # closed cleanly, so the WAL is checkpointed into it
+    return cast
+
+
+def snapshot(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, read by an independent connection."""
+    conn = sqlite3.connect(path)
+    try:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in ("people", "templates", "events")}
+    finally:
+        conn.close()
+
+
+def random_unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def make_db(path: Path, people: dict[str, int], model_id: str, dim: int) -> None:
+    """A database with these people and template counts, written through the store (no model)."""
+    with Store.open(path) as store:
+        for i, (name, n) in enumerate(people.items()):
+            store.enroll(name, random_unit(n, dim, seed=i), model_id)
+
+
+def blank_png(path: Path) -> Path:
+    assert cv2.imwrite(str(path), np.full((200, 200, 3), 127, np.uint8))
+    return path
+
+
+# -- enroll ----------------------------------------------------------------------------------------
+
+
+def test_enroll_writes_one_template_per_photo_with_source_quality_and_thumbnail(cli, db: Path, cast: Cast, card) -> None:
+    result = cli("enroll", cast.name, *cast.enroll)
+    assert result.code == 0, result.err
+    assert cast.name in result.out and "2 templates" in result.out
+
+    with Store.open(db) as store:
+        person = store.person(cast.name)
+        assert person.templates == 2
+        rows = store.db.execute("SELECT model_id, dim, source, quality FROM templates ORDER BY id").fetchall()
+        assert [r[0] for r in rows] == [card.model_id] * 2
+        assert [r[1] for r in rows] == [card.dim] * 2
+        assert [r[2] for r in rows] == [str(p.resolve()) for p in cast.enroll]
+        assert all(0 < r[3] <= 1 for r in rows)
+        thumbnail = store.thumbnail(cast.name)
+    assert thumbnail is not None and thumbnail[:2] == b"\xff\xd8"
+    crop = cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR)
+    assert crop.shape == (112, 112, 3)  # the aligned face, not the whole photo
+
+
+def test_enroll_accepts_a_folder_of_photos(cli, db: Path, cast: Cast, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in cast.enroll:
+        shutil.copy(photo, folder / photo.name)
+    result = cli("enroll", "Folder Person", folder)
+    assert result.code == 0, result.err
+    with Store.open(db) as store:
+        assert store.person("Folder Person").templates == 2
+
+
+def test_people_list_shows_names_counts_and_creation_time(cli, enrolled: Cast) -> None:
+    listing = cli("people", "list", "--json")
+    assert listing.code == 0
+    (entry,) = json.loads(listing.out)
+    assert entry["name"] == enrolled.name and entry["templates"] == 2 and entry["created"].startswith("20")
+    table = cli("people", "list")
+    assert table.code == 0
+    assert enrolled.name in table.out and "2" in table.out
+
+
+@pytest.mark.parametrize("problem", ["no face", "two faces", "corrupt", "missing"])
+def test_a_failed_enroll_names_the_file_and_leaves_the_database_unchanged(
+    cli, db: Path, enrolled: Cast, lfw_dir: Path, tmp_path: Path, problem: str
+) -> None:
+    if problem == "no face":
+        bad, expected = blank_png(tmp_path / "blank.png"), "no face"
+    elif problem == "two faces":
+        two = np.hstack([load_image(enrolled.enroll[0]), load_image(enrolled.stranger)])
+        bad, expected = tmp_path / "two.png", "2 faces"
+        assert cv2.imwrite(str(bad), cv2.cvtColor(two, cv2.COLOR_RGB2BGR))
+    elif problem == "corrupt":
+        bad, expected = tmp_path / "corrupt.jpg", "not a readable image"
+        bad.write_bytes(enrolled.probe.read_bytes()[:300])
+    else:
+        bad, expected = tmp_path / "nowhere.jpg", "no such file"
+    before = snapshot(db)
+
+    # The bad photo comes after a good one: nothing may be written for either.
+    result = cli("enroll", enrolled.name, enrolled.probe, bad)
+    assert result.code == 2
+    assert result.out == ""
+    assert str(bad) in result.err and expected in result.err
+    assert result.err.startswith("faceapp: error: ")
+    assert snapshot(db) == before
+
+    result = cli("enroll", "Somebody New", bad)
+    assert result.code == 2
+    assert snapshot(db) == before
+    if problem == "two faces":  # --largest takes the biggest face instead
+        assert cli("enroll", "Somebody New", bad, "--largest").code == 0
+
+
+def test_enroll_lists_every_unusable_photo_before_refusing(cli, db: Path, enrolled: Cast, tmp_path: Path) -> None:
+    before = snapshot(db)
+    blank = blank_png(tmp_path / "blank.png")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    result = cli("enroll", "Somebody New", enrolled.probe, blank, text)
+    assert result.code == 2
+    assert str(blank) in result.err and str(text) in result.err
+    assert "2 of 3 images" in result.err and "nothing was enrolled" in result.err
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("name", ["", "   ", "Bob\x07", "Line\nBreak", "Tab\tbed", "!!!"])
+def test_odd_names_are_refused_before_anything_is_written(cli, db: Path, cast: Cast, name: str) -> None:
+    result = cli("enroll", name, cast.enroll[0])
+    assert result.code == 2
+    assert result.err.startswith("faceapp: error: ") and result.err.count("\n") == 1
+    assert not db.exists()
+
+
+def test_enroll_warns_when_the_face_is_already_someone_else(cli, db: Path, enrolled: Cast) -> None:
+    result = cli("enroll", "Another Name", enrolled.probe)
+    assert result.code == 0
+    assert "warning" in result.err and enrolled.name in result.err
+    with Store.open(db) as store:
+        assert store.person("Another Name").templates == 1
+
+
+def test_enrolling_more_photos_adds_to_the_same_person_without_a_warning(cli, db: Path, enrolled: Cast) -> None:
+    result = cli("enroll", enrolled.name, enrolled.probe)
+    assert result.code == 0
+    assert "warning" not in result.err
+    with Store.open(db) as store:
+        assert [(p.name, p.templates) for p in store.people()] == [(enrolled.name, 3)]
+
+
+def test_enroll_from_a_camera_takes_good_shots_frames_apart(cli, db: Path, cast: Cast, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "cam.avi", [*cast.enroll, cast.probe], repeats=4)
+    result = cli("enroll", cast.name, "--camera", video, "--shots", 3)
+    assert result.code == 0, result.err
+    with Store.open(db) as store:
+        sources = [r[0] for r in store.db.execute("SELECT source FROM templates ORDER BY id")]
+    assert len(sources) == 3
+    frames = [int(s.rsplit("frame ", 1)[1]) for s in sources]
+    assert all(b - a >= 3 for a, b in zip(frames, frames[1:]))
+    assert all("cam.avi" in s for s in sources)
+
+
+def test_enroll_from_a_camera_gives_up_when_no_good_face_appears(cli, db: Path, tmp_path: Path, cast: Cast) -> None:
+    video = write_video(tmp_path / "empty.avi", [np.full((240, 320, 3), 90, np.uint8)], repeats=20)
+    result = cli("enroll", cast.name, "--camera", video, "--shots", 2)
+    assert result.code == 2
+    assert "only 0 of 2 good shots" in result.err and "no face" in result.err
+    assert not db.exists() or snapshot(db)["people"] == []
+
+
+# -- identify ----------------------------------------------------------------------------------------
+
+
+def test_identify_names_an_enrolled_person_and_nobody_for_a_stranger(cli, db: Path, enrolled: Cast, card) -> None:
+    result = cli("identify", enrolled.probe, "--json")
+    assert result.code == 0, result.err
+    (line,) = result.json_lines()
+    assert line["path"] == str(enrolled.probe)
+    (face,) = line["faces"]
+    assert face["name"] == enrolled.name
+    assert 0 <= face["distance"] <= card.default_threshold
+    assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+
+    result = cli("identify", enrolled.stranger, "--json")
+    assert result.code == 0
+    (face,) = result.json_lines()[0]["faces"]
+    assert face["name"] is None and face["distance"] > card.default_threshold
+
+    with Store.open(db) as store:
+        decisions = [(e["kind"], e["name"], e["decision"]) for e in store.events(limit=2)]
+    assert decisions == [("identify", None, "unknown"), ("identify", enrolled.name, "recognised")]
+
+
+def test_identify_prints_a_readable_table_without_json(cli, enrolled: Cast) -> None:
+    result = cli("identify", enrolled.probe)
+    assert result.code == 0
+    assert enrolled.name in result.out and str(enrolled.probe) in result.out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(result.out.splitlines()[0])
+
+
+def test_identify_a_folder_reports_an_unreadable_image_and_carries_on(cli, enrolled: Cast, tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    shutil.copy(enrolled.probe, folder / "a.jpg")
+    (folder / "b.jpg").write_bytes(b"\xff\xd8 truncated")
+    shutil.copy(enrolled.stranger, folder / "c.jpg")
+    result = cli("identify", folder, "--json")
+    assert result.code == 2
+    a, b, c = result.json_lines()
+    assert a["path"].endswith("a.jpg") and a["faces"][0]["name"] == enrolled.name
+    assert b["path"].endswith("b.jpg") and "b.jpg" in b["error"] and "faces" not in b
+    assert c["path"].endswith("c.jpg") and c["faces"][0]["name"] is None
+    assert "b.jpg" in result.err
+
+
+def test_identify_a_video_prints_one_json_line_per_frame(cli, face_video: Path, lfw_dir: Path) -> None:
+    first = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[0]  # the person of frames 0-2
+    assert cli("enroll", first.name, list_images(first)[0]).code == 0
+    result = cli("identify", face_video, "--json")
+    assert result.code == 0, result.err
+    lines = result.json_lines()
+    assert [line["frame"] for line in lines] == list(range(12))
+    for line in lines:
+        assert set(line) == {"frame", "faces"}
+        for face in line["faces"]:
+            assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+            assert face["name"] is None or isinstance(face["name"], str)
+    for line in lines[:3]:  # the enrolled photo itself, letterboxed into the video
+        assert first.name in [face["name"] for face in line["faces"]]
+
+
+def test_identify_needs_an_existing_database(cli, cast: Cast, db: Path) -> None:
+    result = cli("identify", cast.probe)
+    assert result.code == 2 and "no such database" in result.err
+    assert not db.exists()
+
+
+def test_templates_of_another_model_are_counted_and_never_compared(cli, db: Path, enrolled: Cast, library) -> None:
+    probe = library.encode_one(load_image(enrolled.probe)).encoding
+    with Store.open(db) as store:  # the probe's very own encoding, but tagged with an old model
+        store.enroll("Ghost", np.stack([probe, probe]), "an-older-model")
+    result = cli("identify", enrolled.probe, "--json")
+    assert result.code == 0
+    assert "2 templates" in result.err and "re-encoding" in result.err
+    (face,) = result.json_lines()[0]["faces"]
+    assert face["name"] == enrolled.name
+    assert cli("verify", "Ghost", enrolled.probe).code == 2
+
+
+# -- verify ------------------------------------------------------------------------------------------------
+
+
+def test_verify_accepts_the_person_and_rejects_a_stranger(cli, db: Path, enrolled: Cast, card) -> None:
+    genuine = cli("verify", enrolled.name, enrolled.probe)
+    assert genuine.code == 0, genuine.err
+    assert genuine.out.startswith("accepted") and f"{card.default_threshold:.4f}" in genuine.out
+
+    impostor = cli("verify", enrolled.name, enrolled.stranger, "--json")
+    assert impostor.code == 1
+    answer = json.loads(impostor.out)
+    assert answer == {
+        "name": enrolled.name,
+        "accepted": False,
+        "distance": answer["distance"],
+        "threshold": card.default_threshold,
+    }
+    assert answer["distance"] > card.default_threshold
+
+    with Store.open(db) as store:
+        events = store.events(limit=2)
+    assert [(e["kind"], e["decision"]) for e in events] == [("verify", "rejected"), ("verify", "accepted")]
+
+
+def test_verify_unknown_name_or_bad_photo_is_an_error(cli, db: Path, enrolled: Cast, tmp_path: Path) -> None:
+    before = snapshot(db)
+    result = cli("verify", "Nobody Enrolled", enrolled.probe)
+    assert result.code == 2 and "Nobody Enrolled" in result.err
+    result = cli("verify", enrolled.name, blank_png(tmp_path / "blank.png"))
+    assert result.code == 2 and "no face" in result.err
+    result = cli("verify", enrolled.name, tmp_path / "nowhere.jpg")
+    assert result.code == 2 and "nowhere.jpg" in result.err
+    assert snapshot(db) == before
+
+
+def test_threshold_comes_from_the_card_or_the_command_line(cli, enrolled: Cast, card) -> None:
+    level = min(card.thresholds, key=float)  # the strictest level the card calibrated
+    answer = json.loads(cli("verify", enrolled.name, enrolled.probe, "--json", "--far", level).out)
+    assert answer["threshold"] == card.thresholds[level]
+    answer = json.loads(cli("--threshold", "0", "verify", enrolled.name, enrolled.probe, "--json").out)
+    assert answer["threshold"] == 0 and answer["accepted"] is False
+    result = cli("verify", enrolled.name, enrolled.probe, "--far", "0.5")
+    assert result.code == 2 and "no threshold" in result.err
+    assert cli("verify", enrolled.name, enrolled.probe, "--far", "0.01", "--threshold", "1").code == 2
+    assert cli("verify", enrolled.name, enrolled.probe, "--threshold", "-1").code == 2
+
+
+def test_verify_from_a_camera_needs_consistent_frames(cli, enrolled: Cast, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "cam.avi", [enrolled.probe], repeats=8)
+    result = cli("verify", enrolled.name, "--camera", video, "--frames", 3, "--json")
+    assert result.code == 0, result.err
+    answer = json.loads(result.out)
+    assert answer["accepted"] is True and answer["frames"] == 3
+
+    nobody = write_video(tmp_path / "nobody.avi", [np.full((240, 320, 3), 90, np.uint8)], repeats=8)
+    result = cli("verify", enrolled.name, "--camera", nobody, "--frames", 3)
+    assert result.code == 2 and "0 of 8 frames" in result.err
+
+
+# -- import ----------------------------------------------------------------------------------------------------
+
+
+def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path) -> None:
+    root = tmp_path / "people"
+    chosen = lfw_people[:3]
+    for person in chosen:
+        (root / person.name).mkdir(parents=True)
+        for photo in person.photos:
+            shutil.copy(photo, root / person.name / photo.name)
+    blank_png(root / chosen[0].name / "blank.png")  # a photo without a face: skipped
+    (root / "Empty_Person").mkdir()
+    blank_png(root / "Empty_Person" / "blank.png")  # nobody usable: not created
+    unusable = sum(len(p.photos) - p.usable for p in chosen) + 2
+
+    first = cli("import", root)
+    assert first.code == 0, first.err
+    assert "imported 3 people" in first.out
+    assert f"{unusable} unusable images" in first.out and "1 without a usable image" in first.out
+    assert "blank.png" in first.err and "Empty_Person: no usable image" in first.err
+    with Store.open(db) as store:
+        counts = {p.name: p.templates for p in store.people()}
+    assert counts == {p.name: p.usable for p in chosen}
+
+    again = cli("import", root)
+    assert again.code == 0
+    assert "imported 0 people" in again.out and "3 already enrolled" in again.out
+    for person in chosen:
+        assert f"{person.name}: already enrolled, skipping" in again.err
+    with Store.open(db) as store:
+        assert {p.name: p.templates for p in store.people()} == counts
+
+
+def test_a_killed_import_leaves_only_whole_people_and_a_rerun_completes_it(
+    cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path, card_path: Path, detector_path: Path
+) -> None:
+    root = tmp_path / "people"
+    for person in lfw_people[:8]:
+        (root / person.name).mkdir(parents=True)
+        for photo in person.photos:
+            shutil.copy(photo, root / person.name / photo.name)
+    expected = {p.name: p.usable for p in lfw_people[:8]}
+
+    env = {**os.environ, "FACEAPP_DETECTOR_MODEL": str(detector_path), "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "faceapp", "--db", str(db), "--model", str(card_path), "import", str(root)]
+    with open(tmp_path / "import.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                if people_in(db) >= 1:
+                    process.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.02)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == -signal.SIGKILL, (tmp_path / "import.log").read_text()
+
+    with Store.open(db) as store:
+        present = {p.name: p.templates for p in store.people()}
+    assert 1 <= len(present) < len(expected), "killed after the first person, before the last"
+    for name, templates in present.items():
+        assert templates == expected[name], f"{name} is half-enrolled: {templates} of {expected[name]} templates"
+
+    rerun = cli("import", root)
+    assert rerun.code == 0, rerun.err
+    assert f"{len(present)} already enrolled" in rerun.out
+    with Store.open(db) as store:
+        assert {p.name: p.templates for p in store.people()} == expected
+
+
+def people_in(db: Path) -> int:
+    """How many people a concurrent import has committed so far (0 while it cannot be read)."""
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM people").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+# -- people ------------------------------------------------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_people_rename_and_delete(cli, db: Path, card, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_db(db, {"Ann": 2, "Bob": 3}, card.model_id, card.dim)
+
+    assert cli("people", "rename", "Ann", "Anna Smith").code == 0
+    assert cli("people", "rename", "Anna Smith", "Bob").code == 2  # taken
+    assert cli("people", "rename", "Nobody", "X").code == 2
+    assert cli("people", "rename", "Bob", "\x1b[31m").code == 2
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # not a terminal: never asks
+    result = cli("people", "delete", "Bob")
+    assert result.code == 2 and "--yes" in result.err
+    monkeypatch.setattr(sys, "stdin", FakeTerminal("n\n"))
+    result = cli("people", "delete", "Bob")
+    assert result.code == 1 and "Delete Bob and their 3 templates? [y/N]" in result.err
+    assert [p.name for p in json_people(cli)] == ["Anna Smith", "Bob"]
+
+    monkeypatch.setattr(sys, "stdin", FakeTerminal("y\n"))
+    assert cli("people", "delete", "Bob").code == 0
+    result = cli("people", "delete", "anna smith", "--yes")  # names are case-insensitive
+    assert result.code == 0 and "2 templates" in result.out
+    assert json_people(cli) == []
+    assert cli("people", "delete", "Bob", "--yes").code == 2
+
+
+def json_people(cli) -> list:
+    from types import SimpleNamespace
+
+    result = cli("people", "list", "--json")
+    assert result.code == 0, result.err
+    return [SimpleNamespace(**p) for p in json.loads(result.out)]
+
+
+def test_global_options_work_before_and_after_the_subcommand(db: Path, card, capsys) -> None:
+    make_db(db, {"Ann": 1}, card.model_id, card.dim)
+    assert main(["--db", str(db), "people", "list", "--json"]) == 0
+    before = capsys.readouterr().out
+    assert main(["people", "list", "--json", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == before
+    assert json.loads(before)[0]["name"] == "Ann"
+
+
+def test_people_list_does_not_load_torch(db: Path, card) -> None:
+    make_db(db, {"Ann": 1}, card.model_id, card.dim)
+    code = (
+        "import sys; from faceapp.cli import main; "
+        f"rc = main(['--db', {str(db)!r}, 'people', 'list']); "
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(rc)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "Ann" in run.stdout and run.stdout.strip().endswith("NO-TORCH")
+
+
+# -- damaged, locked, missing -------------------------------------------------------------------------------------
+
+
+def test_a_damaged_database_is_an_error_and_stays_as_it_was(cli, db: Path, cast: Cast) -> None:
+    garbage = bytes(range(256)) * 64
+    db.write_bytes(garbage)
+    for args in (("people", "list"), ("enroll", "Ann", cast.enroll[0]), ("identify", cast.probe)):
+        result = cli(*args)
+        assert result.code == 2, args
+        assert "not a faceapp database" in result.err
+    assert db.read_bytes() == garbage
+    assert sorted(p.name for p in db.parent.iterdir()) == ["faceapp.db"]  # no -wal/-shm left behind
+
+
+def test_a_locked_database_is_an_error(cli, db: Path, card) -> None:
+    make_db(db, {"Ann": 1}, card.model_id, card.dim)
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        result = cli("people", "rename", "Ann", "Anna")
+        assert result.code == 2 and "locked" in result.err
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [p.name for p in json_people(cli)] == ["Ann"]
+
+
+def test_a_missing_model_card_is_an_error(cli, db: Path, cast: Cast, tmp_path: Path, capsys) -> None:
+    make_db(db, {"Ann": 1}, "whatever-model", 128)
+    missing = tmp_path / "no-such-model.json"
+    before = snapshot(db)
+    for args in (("verify", "Ann", cast.probe), ("identify", cast.probe), ("enroll", "Bob", cast.probe)):
+        code = main(["--db", str(db), "--model", str(missing), *map(str, args)])
+        err = capsys.readouterr().err
+        assert code == 2, args
+        assert "model card not found" in err and str(missing) in err
+    assert snapshot(db) == before
+
+
+# -- evaluate ----------------------------------------------------------------------------------------------------
+
+
+def small_pairs_file(lfw_dir: Path, path: Path, per_class: int = 20) -> Path:
+    lines = (lfw_dir / "pairsDevTest.txt").read_text().splitlines()
+    rows = [line for line in lines[1:] if line.strip()]
+    same = [r for r in rows if len(r.split()) == 3][:per_class]
+    different = [r for r in rows if len(r.split()) == 4][:per_class]
+    path.write_text("\n".join([str(per_class), *same, *different]) + "\n")  # View 1's header format
+    return path
+
+
+def test_evaluate_scores_a_pairs_file(cli, lfw_dir: Path, tmp_path: Path, card) -> None:
+    pairs = small_pairs_file(lfw_dir, tmp_path / "pairs.txt")
+    roc_csv, roc_png = tmp_path / "roc.csv", tmp_path / "roc.png"
+    result = cli("evaluate", "--pairs", pairs, "--images", lfw_dir, "--json", "--roc", roc_csv)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert {"accuracy", "accuracy_std", "pairs", "threshold", "auc", "detection_failures"} <= set(report)
+    assert report["pairs"] == 40
+    assert isinstance(report["detection_failures"], int) and report["detection_failures"] >= 0
+    assert 0.5 <= report["accuracy"] <= 1
+    assert 0 <= report["auc"] <= 1
+    assert set(report["tar_at_far"]) == {"0.01", "0.001"}
+    assert report["model_id"] == card.model_id
+
+    header, *rows = roc_csv.read_text().splitlines()
+    assert header == "far,tar,threshold"
+    curve = np.array([[float(v) for v in row.split(",")] for row in rows])
+    assert curve[0, 0] == 0 and curve[-1, 0] == 1 and curve[-1, 1] == 1
+    assert np.all(np.diff(curve[:, 0]) >= 0) and np.all(np.diff(curve[:, 1]) >= 0)
+
+    few = small_pairs_file(lfw_dir, tmp_path / "few.txt", per_class=3)
+    text = cli("evaluate", "--pairs", few, "--images", lfw_dir, "--roc", roc_png)
+    assert text.code == 0
+    assert "accuracy" in text.out and "detection failures" in text.out and "pairs: 6" in text.out
+    image = cv2.imread(str(roc_png))
+    assert image is not None and image.shape[0] > 100 and image.shape[1] > 100
+    assert (image < 128).any() and (image > 200).any()  # something drawn on a light background
+
+
+def test_evaluate_names_a_missing_image(cli, lfw_dir: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\nAbdullah_Gul\t13\t99\n")
+    result = cli("evaluate", "--pairs", pairs, "--images", lfw_dir)
+    assert result.code == 2
+    assert "Abdullah_Gul_0099.jpg" in result.err
+    bad = cli("evaluate", "--pairs", tmp_path / "none.txt", "--images", lfw_dir)
+    assert bad.code == 2 and "none.txt" in bad.err
+
+
+# -- gui, train, interrupts ----------------------------------------------------------------------------------------
+
+
+def test_the_gui_is_launched_lazily_with_the_settings(monkeypatch: pytest.MonkeyPatch, db: Path, capsys) -> None:
+    import types
+
+    calls = []
+    fake = types.ModuleType("faceapp.gui.app")
+    fake.run_gui = lambda settings, source: calls.append((settings, source)) or 7
+    monkeypatch.setitem(sys.modules, "faceapp.gui.app", fake)
+    assert main(["--db", str(db)]) == 7  # bare faceapp opens the GUI
+    assert main(["gui", "--source", "0", "--threshold", "0.5", "--db", str(db)]) == 7
+    (plain, _), (chosen, source) = calls
+    assert plain.db_path == db and source == "0" and chosen.threshold == 0.5
+
+    monkeypatch.setitem(sys.modules, "faceapp.gui.app", None)  # import fails: not built / no PySide6
+    assert main(["gui"]) == 2
+    assert "GUI is not available" in capsys.readouterr().err
+
+
+def test_train_passes_its_arguments_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.__main__ as training_main
+
+    seen = []
+    monkeypatch.setattr(training_main, "main", lambda argv: seen.append(argv) or 3)
+    assert main(["-v", "train", "export", "runs/x", "--out", "assets", "--db", "y"]) == 3
+    assert seen == [["export", "runs/x", "--out", "assets", "--db", "y"]]
+
+
+def test_ctrl_c_exits_130_and_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch, db: Path, card, capsys) -> None:
+    import faceapp.cli as cli_module
+
+    def interrupted(ctx, args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli_module.COMMANDS, "people", interrupted)
+    assert main(["--db", str(db), "people", "list"]) == 130
+    assert main(["no-such-command"]) == 2
+    assert main(["verify"]) == 2
+    assert main(["--help"]) == 0
+    capsys.readouterr()

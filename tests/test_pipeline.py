@@ -1,0 +1,202 @@
+"""Specification of the face pipeline on real photos: YuNet detection, alignment, the shipped
+encoder, and their composition in faceapp.pipeline.Pipeline.
+
+Nothing here knows the model's distances or threshold: comparisons are relative (same-person
+pairs closer than different-person pairs) or read from the model card.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceapp.align import CROP_SIZE, TEMPLATE, align_face, similarity_transform
+from faceapp.detect import pick_central
+from faceapp.errors import MultipleFacesError, NoFaceError
+from faceapp.evaluate import lfw_image_path, read_pairs
+from faceapp.images import load_image
+from faceapp.match import Gallery
+from faceapp.pipeline import EncodedFace, Pipeline
+from faceapp.types import Frame
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# FACEAPP_TEST_MODEL runs these tests against another model card (e.g. a candidate being trained).
+SHIPPED_CARD = Path(os.environ.get("FACEAPP_TEST_MODEL") or REPO_ROOT / "assets" / "faceapp-encoder.json")
+# LFW photos that show exactly one face (many LFW photos have people in the background).
+ONE_FACE = ("Abdullah_Gul", 13)
+OTHER_ONE_FACE = ("Abdullatif_Sener", 1)
+PAIRS_PER_CLASS = 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Run the encoder on one thread. On a machine shared with a training run, torch's threads
+    spin-wait on each other and a 15 ms forward pass takes over 600 ms."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def detector_path(shared_dir: Path) -> Path:
+    path = shared_dir / "models" / "yunet.onnx"
+    if not path.is_file():
+        pytest.skip(f"YuNet model not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def card_path() -> Path:
+    if not SHIPPED_CARD.is_file():
+        pytest.skip(f"the shipped model is not in the checkout yet: {SHIPPED_CARD}")
+    return SHIPPED_CARD
+
+
+@pytest.fixture(scope="session")
+def pipeline(detector_path: Path, card_path: Path) -> Pipeline:
+    """The app's pipeline on the shared YuNet model and the shipped encoder (loaded once)."""
+    from faceapp.detect import YuNetDetector
+    from faceapp.embed import load_encoder
+
+    return Pipeline(YuNetDetector(detector_path), load_encoder(card_path, device="cpu"))
+
+
+def lfw_photo(lfw_dir: Path, key: tuple[str, int]) -> np.ndarray:
+    return load_image(lfw_image_path(lfw_dir, *key))
+
+
+# -- detection and alignment ----------------------------------------------------------------
+
+
+def test_detection_finds_the_face_of_an_lfw_photo_with_landmarks_inside_its_box(pipeline: Pipeline, lfw_dir: Path) -> None:
+    image = lfw_photo(lfw_dir, ONE_FACE)
+    faces = pipeline.detector.detect(image)
+    assert len(faces) == 1
+    face = faces[0]
+    x, y, w, h = face.box
+    assert 40 < w < 200 and 40 < h < 220, "an LFW face fills roughly the middle third of the photo"
+    assert face.landmarks.shape == (5, 2)
+    for lx, ly in face.landmarks:
+        assert x <= lx <= x + w and y <= ly <= y + h
+    assert 0.6 <= face.score <= 1.0
+    left_eye, right_eye, nose = face.landmarks[:3]
+    assert left_eye[0] < nose[0] < right_eye[0], "eyes on either side of the nose, image-left first"
+    assert nose[1] > max(left_eye[1], right_eye[1]), "the nose below the eyes"
+
+
+def test_alignment_gives_a_112_pixel_crop_with_the_eyes_on_the_template(pipeline: Pipeline, lfw_dir: Path) -> None:
+    image = lfw_photo(lfw_dir, ONE_FACE)
+    face = pipeline.detector.detect(image)[0]
+    crop = align_face(image, face.landmarks)
+    assert crop.shape == (CROP_SIZE, CROP_SIZE, 3) and crop.dtype == np.uint8
+    matrix = similarity_transform(face.landmarks, TEMPLATE)
+    moved = face.landmarks @ matrix[:, :2].T + matrix[:, 2]
+    eye_error = np.linalg.norm(moved[:2] - TEMPLATE[:2], axis=1)
+    assert eye_error.max() < 6, f"eyes {eye_error} px from the template"
+    # The face is found again, centred, in its own aligned crop.
+    again = pick_central(pipeline.find_faces(crop, still=True), crop.shape)
+    assert again is not None
+    cx, cy = again.box[0] + again.box[2] / 2, again.box[1] + again.box[3] / 2
+    assert abs(cx - CROP_SIZE / 2) < 15 and abs(cy - CROP_SIZE / 2) < 20
+
+
+# -- encodings --------------------------------------------------------------------------------
+
+
+def test_encodings_are_unit_vectors_of_the_cards_dimension(pipeline: Pipeline, lfw_dir: Path) -> None:
+    face = pipeline.encode_one(lfw_photo(lfw_dir, ONE_FACE))
+    assert isinstance(face, EncodedFace)
+    assert face.encoding.shape == (pipeline.encoder.card.dim,)
+    assert face.encoding.dtype == np.float32
+    assert math.isclose(float(np.linalg.norm(face.encoding)), 1.0, abs_tol=1e-4)
+    assert face.crop.shape == (CROP_SIZE, CROP_SIZE, 3)
+    assert 0 < face.quality.value <= 1
+    assert pipeline.threshold == pipeline.encoder.card.default_threshold
+
+
+def test_the_same_photo_encodes_the_same_way_every_time(pipeline: Pipeline, lfw_dir: Path) -> None:
+    image = lfw_photo(lfw_dir, ONE_FACE)
+    a, b = pipeline.encode_one(image).encoding, pipeline.encode_one(image.copy()).encoding
+    assert float(np.linalg.norm(a - b)) < 1e-4
+
+
+def pair_distance(pipeline: Pipeline, lfw_dir: Path, left: tuple[str, int], right: tuple[str, int]) -> float:
+    crops = []
+    for key in (left, right):
+        image = lfw_photo(lfw_dir, key)
+        face = pick_central(pipeline.find_faces(image, still=True), image.shape)
+        assert face is not None, f"no face in {key}"
+        crops.append(align_face(image, face.landmarks))
+    a, b = pipeline.encoder.embed(np.stack(crops))
+    return float(np.linalg.norm(a - b))
+
+
+def test_the_same_persons_photos_are_closer_than_different_peoples(pipeline: Pipeline, lfw_dir: Path) -> None:
+    pairs = read_pairs(lfw_dir / "pairsDevTest.txt")
+    same = [p for p in pairs if p.same][:PAIRS_PER_CLASS]
+    different = [p for p in pairs if not p.same][:PAIRS_PER_CLASS]
+    d_same = np.array([pair_distance(pipeline, lfw_dir, p.left, p.right) for p in same])
+    d_diff = np.array([pair_distance(pipeline, lfw_dir, p.left, p.right) for p in different])
+    wins = int(np.sum(d_same < d_diff))  # pair i of each class against each other
+    assert wins >= 0.7 * PAIRS_PER_CLASS, f"same-person pairs closer in only {wins} of {PAIRS_PER_CLASS}"
+    assert np.median(d_same) < np.median(d_diff)
+    # And the card's threshold separates them better than chance.
+    t = pipeline.threshold
+    correct = int(np.sum(d_same <= t) + np.sum(d_diff > t))
+    assert correct > PAIRS_PER_CLASS, f"the card's threshold {t} classifies only {correct} of {2 * PAIRS_PER_CLASS}"
+
+
+# -- encode_one: exactly one face -------------------------------------------------------------
+
+
+def test_encode_one_raises_no_face_on_a_blank_image(pipeline: Pipeline) -> None:
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    with pytest.raises(NoFaceError, match="blank.png: no face"):
+        pipeline.encode_one(blank, label="blank.png")
+
+
+def test_encode_one_raises_multiple_faces_on_two_people_side_by_side(pipeline: Pipeline, lfw_dir: Path) -> None:
+    two = np.hstack([lfw_photo(lfw_dir, ONE_FACE), lfw_photo(lfw_dir, OTHER_ONE_FACE)])
+    with pytest.raises(MultipleFacesError, match="2 faces"):
+        pipeline.encode_one(two, label="two.jpg")
+    face = pipeline.encode_one(two, largest=True)
+    assert face.encoding.shape == (pipeline.encoder.card.dim,)
+    largest = pipeline.detector.detect(two)[0]
+    assert face.detection.box == largest.box
+
+
+# -- process: a whole frame, stage by stage -----------------------------------------------------
+
+
+def test_process_finds_identifies_and_times_every_stage(pipeline: Pipeline, lfw_dir: Path) -> None:
+    gul, sener = lfw_photo(lfw_dir, ONE_FACE), lfw_photo(lfw_dir, OTHER_ONE_FACE)
+    enrolled = pipeline.encode_one(gul)
+    gallery = Gallery(enrolled.encoding[None], np.array([7]), {7: "Abdullah Gul"}, pipeline.model_id)
+
+    result = pipeline.process(Frame(np.hstack([gul, sener]), index=3, timestamp=0.5), gallery, keep_crops=True)
+    assert set(result.timings_ms) == {"detect", "align", "embed", "match"}
+    assert all(v >= 0 for v in result.timings_ms.values())
+    assert result.frame.index == 3
+    assert len(result.faces) == 2
+    left = min(result.faces, key=lambda f: f.detection.box[0])
+    right = max(result.faces, key=lambda f: f.detection.box[0])
+    assert left.match.name == "Abdullah Gul" and left.match.person_id == 7
+    assert left.match.distance < right.match.distance
+    assert right.match.name is None or right.match.distance > left.match.distance
+    assert left.crop is not None and left.crop.shape == (CROP_SIZE, CROP_SIZE, 3)
+
+
+def test_process_without_a_gallery_reports_every_face_unknown(pipeline: Pipeline, lfw_dir: Path) -> None:
+    result = pipeline.process(Frame(lfw_photo(lfw_dir, ONE_FACE), 0, 0.0))
+    assert len(result.faces) == 1
+    assert result.faces[0].match.name is None
+    assert math.isinf(result.faces[0].match.distance)
+    assert result.faces[0].crop is None  # crops are kept only when asked for
+    assert set(result.timings_ms) == {"detect", "align", "embed", "match"}
