@@ -587,6 +587,9 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
     action = args.people_command
     if action is None:
         raise CLIError("people needs a subcommand: list, rename or delete")
+    if action == "list" and not Path(ctx.settings.db_path).expanduser().exists():
+        _out("[]" if args.json else "nobody is enrolled")  # a fresh install: no database yet
+        return EXIT_OK
     with _open_existing_store(ctx) as store:
         if action == "list":
             return _people_list(ctx, store, args)
@@ -624,7 +627,7 @@ def _people_delete(store: Store, args: argparse.Namespace) -> int:
         stdin = sys.stdin
         if stdin is None or not stdin.isatty():
             raise CLIError(f"not deleting {info.name}: confirmation needs an interactive terminal; pass --yes")
-        prompt = f"Delete {info.name} and their {info.templates} template{'s' if info.templates != 1 else ''}? [y/N] "
+        prompt = f"Delete {info.name} and its {info.templates} template{'s' if info.templates != 1 else ''}? [y/N] "
         print(prompt, end="", file=sys.stderr, flush=True)
         answer = stdin.readline().strip().lower()
         if answer not in ("y", "yes"):

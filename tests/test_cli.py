@@ -617,7 +617,7 @@ def test_people_rename_and_delete(cli, db: Path, card, monkeypatch: pytest.Monke
     assert result.code == 2 and "--yes" in result.err
     monkeypatch.setattr(sys, "stdin", FakeTerminal("n\n"))
     result = cli("people", "delete", "Bob")
-    assert result.code == 1 and "Delete Bob and their 3 templates? [y/N]" in result.err
+    assert result.code == 1 and "Delete Bob and its 3 templates? [y/N]" in result.err
     assert [p.name for p in json_people(cli)] == ["Anna Smith", "Bob"]
 
     monkeypatch.setattr(sys, "stdin", FakeTerminal("y\n"))
@@ -643,6 +643,13 @@ def test_global_options_work_before_and_after_the_subcommand(db: Path, card, cap
     assert main(["people", "list", "--json", "--db", str(db)]) == 0
     assert capsys.readouterr().out == before
     assert json.loads(before)[0]["name"] == "Ann"
+
+
+def test_people_list_before_anyone_is_enrolled_creates_nothing(cli, db: Path) -> None:
+    assert json_people(cli) == []
+    result = cli("people", "list")
+    assert result.code == 0 and "nobody is enrolled" in result.out
+    assert not db.exists()
 
 
 def test_people_list_does_not_load_torch(db: Path, card) -> None:
