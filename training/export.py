@@ -130,7 +130,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
             "objective": {
                 "triplet": {"miner": config.miner, "margin": config.margin, "soft_margin": config.soft_margin,
                             "distance": "euclidean on L2-normalised encodings"},
-                "teacher": ({"weight": config.teacher_weight, "term": "1 - cosine(student, teacher)",
+                "teacher": ({"weight": config.teacher_weight, "term": "1 - cosine(student, teacher - mean teacher encoding of the training set)",
                              "teacher": "dlib ResNet (face_recognition 1.3.0) encodings, precomputed"}
                             if config.teacher else None),
             },

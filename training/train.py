@@ -25,7 +25,7 @@ import torch
 
 from faceapp.model import TowerConfig, build_tower
 
-from .data import PKSampler, FaceSet, attach_teacher, augment, load_faceset, split_holdout, to_tensor
+from .data import FaceSet, PKSampler, attach_teacher, augment, center_teacher, load_faceset, split_holdout, to_tensor
 from .engine import (
     Distributed,
     embed_crops,
@@ -98,6 +98,8 @@ def load_training_data(config: TrainConfig) -> tuple[FaceSet, FaceSet, dict]:
         faces, missing = attach_teacher(faces, Path(config.teacher))
         info["images_without_teacher"] = missing
     train, held = split_holdout(faces, config.holdout_identities, seed=config.seed)
+    if config.teacher:
+        center_teacher(train, held)
     info.update(train_images=len(train), train_identities=int(len(np.unique(train.labels))),
                 holdout_images=len(held), holdout_identities=int(len(np.unique(held.labels))))
     return train, held, info
