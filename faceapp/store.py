@@ -402,10 +402,12 @@ class Store:
                 person_id, stored_name, decision = int(row[0]), str(row[1]), "added"
                 if thumbnail is not None:
                     conn.execute("UPDATE people SET thumbnail = ? WHERE id = ?", (bytes(thumbnail), person_id))
+            # Every template of a model has the same dim (enforced here), so one row tells it;
+            # "AND dim != ?" would make SQLite read every template of the model on each enroll.
             known = conn.execute(
-                "SELECT dim FROM templates WHERE model_id = ? AND dim != ? LIMIT 1", (model_id, dim)
+                "SELECT dim FROM templates WHERE model_id = ? LIMIT 1", (model_id,)
             ).fetchone()
-            if known is not None:
+            if known is not None and int(known[0]) != dim:
                 raise StoreError(
                     f"model {model_id!r} makes {known[0]}-D encodings but these are {dim}-D; "
                     "they come from a different model"
