@@ -71,7 +71,7 @@ def bench_frames(args: argparse.Namespace) -> None:
         faces.append(len(result.faces))
     print(f"pipeline per 640x480 frame: {args.frames} frames, gallery {len(gallery):,} templates, "
           f"model {pipeline.model_id}, detector {args.detector_model.name}")
-    print(f"faces found per frame: {np.mean(faces):.2f} on average (one face in each frame)")
+    print(f"faces found per frame: {np.mean(faces):.2f} on average (each frame shows one LFW photo; a few hold a second face)")
     rows = [(stage, percentile(times[stage], 50), percentile(times[stage], 90)) for stage in stages + ["total"]]
     print(table(["stage", "median ms", "p90 ms"], rows))
     print(f"=> {1000 / percentile(times['total'], 50):.1f} frames/s at the median")
