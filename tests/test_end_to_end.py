@@ -27,7 +27,8 @@ STRANGERS = 12  # people never enrolled, one photo each
 # default threshold / wrong name / strangers unknown): an untrained tower 26% / 0% / 0% / 100%
 # (at its own calibrated threshold); the collapsed epoch-1 provisional model 24% / 0% / 0% / 100%;
 # training checkpoints after 2 epochs (LFW View 1 87%) 87% / 53% / 3% / 83%, after 4 epochs
-# (89%) 84% / 66% / 5% / 92%, after 6 epochs (93%) 89% / 76% / 5% / 100%.
+# (89%) 84% / 66% / 5% / 92%, after 6 epochs (93%) 89% / 76% / 5% / 100%, after all 10
+# (95%) 97% / 79% / 3% / 100%.
 MIN_RANK1 = 0.75  # known people's other photos whose nearest template is their own
 MIN_IDENTIFIED = 0.50  # ... named correctly at the default threshold (FAR 1e-3 is strict: not all pass)
 MAX_MISIDENTIFIED = 0.10  # ... given someone else's name
