@@ -219,6 +219,10 @@ def train(config: TrainConfig) -> dict:
         save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         sampler=sampler.state(), generator=generator.get_state(), epoch=epoch + 1, best=best,
                         trained_seconds=trained_seconds, tower=tower_config.to_dict())
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return {"best": best, "out": str(out)}
 
 
