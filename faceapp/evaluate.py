@@ -183,7 +183,7 @@ def prepare_pair_images(
     honestly instead of quietly shrinking the test set. A missing image file is an error.
     """
     from .align import align_face, center_crop_face
-    from .detect import pick_central
+    from .detect import detect_in_crop, pick_central
     from .images import load_image
 
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
@@ -192,7 +192,7 @@ def prepare_pair_images(
     for key in keys:
         path = lfw_image_path(Path(images_dir), *key)
         image = load_image(path)
-        face = pick_central(detector.detect(image), image.shape)
+        face = pick_central(detect_in_crop(detector, image), image.shape)  # as the app does for photos
         if face is None:
             failures.append(str(path))
             crops[key] = center_crop_face(image, fallback_fraction)
