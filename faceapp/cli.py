@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .config import Settings
 from .errors import FaceAppError, ImageError, MultipleFacesError, NoFaceError, StoreError
 
-if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
-    import numpy as np
+import numpy as np
 
+if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
     from .pipeline import EncodedFace, Pipeline
     from .store import Store
 
@@ -303,7 +303,6 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
             faces.append(shot.face)
             sources.append(shot.source)
 
-    import numpy as np
 
     from .match import identify
 
@@ -557,8 +556,6 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
                     empty_people += 1
                     say(f"{PROG}: {name}: no usable image, not enrolled")
                     continue
-                import numpy as np
-
                 best = max(faces, key=lambda f: f.quality.value)
                 store.enroll(
                     name,
@@ -643,7 +640,6 @@ def _people_delete(store: Store, args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
-    import numpy as np
 
     from .evaluate import lfw_image_path, pair_distances, prepare_pair_images, read_pairs, roc_curve, score_pairs
 
@@ -704,7 +700,6 @@ def _write_roc(path: Path, far, tar, thresholds, auc: float) -> None:
             raise CLIError(f"--roc {path}: cannot write ({exc.strerror or exc})") from None
         return
     import cv2
-    import numpy as np
 
     size, margin = 560, 60
     plot = size - 2 * margin

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import urllib.request
@@ -17,6 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import DetectorError
+from .images import file_sha256
 from .types import Detection
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,6 @@ class Detector(Protocol):
     quality: str  # "high" or "low": shown to the user
 
     def detect(self, image: np.ndarray) -> list[Detection]: ...
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class YuNetDetector:
@@ -133,7 +125,7 @@ def find_yunet_model(explicit: str | Path | None = None, cache_dir: Path | None 
 
         cache_dir = default_cache_dir()
     cached = cache_dir / YUNET_FILENAME
-    if cached.is_file() and sha256_of(cached) == YUNET_SHA256:
+    if cached.is_file() and file_sha256(cached) == YUNET_SHA256:
         return cached
     if not download:
         return None
@@ -142,7 +134,7 @@ def find_yunet_model(explicit: str | Path | None = None, cache_dir: Path | None 
         partial = cached.with_suffix(".part")
         with urllib.request.urlopen(YUNET_URL, timeout=20) as response, open(partial, "wb") as out:
             out.write(response.read())
-        if sha256_of(partial) != YUNET_SHA256:
+        if file_sha256(partial) != YUNET_SHA256:
             partial.unlink(missing_ok=True)
             log.warning("downloaded face detector has the wrong checksum; not used")
             return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .images import file_sha256
 
 CARD_SUFFIX = ".json"
 
@@ -58,14 +58,6 @@ def read_card(card_path: str | Path) -> ModelCard:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card {card_path} lacks a required field ({exc})") from None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pick_device(name: str = "auto") -> str:

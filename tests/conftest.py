@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -91,7 +92,21 @@ def face_video(lfw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- detector, shipped model and a tiny prepared training set (tests of the model and training) ---
 
-ASSETS_CARD = REPO_ROOT / "assets" / "faceapp-encoder.json"
+# FACEAPP_TEST_MODEL points the tests at another model card than the shipped one.
+ASSETS_CARD = Path(os.environ.get("FACEAPP_TEST_MODEL") or REPO_ROOT / "assets" / "faceapp-encoder.json")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread in tests: on a machine whose cores are busy with other work,
+    torch's threads spin-wait on each other and a 15 ms forward pass can take over 600 ms.
+    (Benchmarks measure the default threading.)"""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

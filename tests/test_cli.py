@@ -17,8 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,60 +33,24 @@ from conftest import write_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # FACEAPP_TEST_MODEL runs these tests against another model card (e.g. a candidate being trained).
-SHIPPED_CARD = Path(os.environ.get("FACEAPP_TEST_MODEL") or REPO_ROOT / "assets" / "faceapp-encoder.json")
 
 
 # -- fixtures --------------------------------------------------------------------------------
 
 
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the encoder on one thread. On a machine shared with a training run, torch's threads
-    spin-wait on each other and a 15 ms forward pass takes over 600 ms."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
+@pytest.fixture(scope="session")
+def card(shipped_model_card: Path):
+    return read_card(shipped_model_card)
 
 
 @pytest.fixture(scope="session")
-def detector_path(shared_dir: Path) -> Path:
-    path = shared_dir / "models" / "yunet.onnx"
-    if not path.is_file():
-        pytest.skip(f"YuNet model not found: {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def card_path() -> Path:
-    if not SHIPPED_CARD.is_file():
-        pytest.skip(f"the shipped model is not in the checkout yet: {SHIPPED_CARD}")
-    return SHIPPED_CARD
-
-
-@pytest.fixture(scope="session")
-def card(card_path: Path):
-    return read_card(card_path)
-
-
-@pytest.fixture(scope="session")
-def library(detector_path: Path, card_path: Path):
+def library(yunet_model_path: Path, shipped_model_card: Path):
     """The library pipeline, used to choose test people and to check the CLI against."""
     from faceapp.detect import YuNetDetector
     from faceapp.embed import load_encoder
     from faceapp.pipeline import Pipeline
 
-    return Pipeline(YuNetDetector(detector_path), load_encoder(card_path, device="cpu"))
+    return Pipeline(YuNetDetector(yunet_model_path), load_encoder(shipped_model_card, device="cpu"))
 
 
 def count_faces(library, path: Path) -> int:
@@ -131,8 +93,7 @@ class Cast:
 def cast(lfw_dir: Path, library) -> Cast:
     """A person with 3 single-face photos of whom the model recognises the third from the first
     two, and a stranger it does not take for them; chosen by the library, per model."""
-    with one_torch_thread():
-        return _choose_cast(lfw_dir, library)
+    return _choose_cast(lfw_dir, library)
 
 
 def _choose_cast(lfw_dir: Path, library) -> Cast:
@@ -172,9 +133,9 @@ class Result:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, detector_path: Path) -> None:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, yunet_model_path: Path) -> None:
     """The tests' detector, and defaults that can never reach the user's real database."""
-    monkeypatch.setenv("FACEAPP_DETECTOR_MODEL", str(detector_path))
+    monkeypatch.setenv("FACEAPP_DETECTOR_MODEL", str(yunet_model_path))
     monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
     monkeypatch.delenv("FACEAPP_MODEL", raising=False)
 
@@ -185,11 +146,11 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(db: Path, card_path: Path, capsys: pytest.CaptureFixture):
+def cli(db: Path, shipped_model_card: Path, capsys: pytest.CaptureFixture):
     """``cli(*args)`` runs ``faceapp --db DB --model CARD *args`` and returns code, stdout, stderr."""
 
     def run(*args: object, db_path: Path = db) -> Result:
-        code = main(["--db", str(db_path), "--model", str(card_path), *(str(a) for a in args)])
+        code = main(["--db", str(db_path), "--model", str(shipped_model_card), *(str(a) for a in args)])
         out, err = capsys.readouterr()
         return Result(code, out, err)
 
@@ -197,12 +158,11 @@ def cli(db: Path, card_path: Path, capsys: pytest.CaptureFixture):
 
 
 @pytest.fixture(scope="session")
-def enrolled_template(cast: Cast, card_path: Path, detector_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def enrolled_template(cast: Cast, shipped_model_card: Path, yunet_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database with the cast's person enrolled (by the CLI) from their two photos; made once."""
     path = tmp_path_factory.mktemp("enrolled") / "faceapp.db"
-    args = ["--db", str(path), "--model", str(card_path), "--detector-model", str(detector_path)]
-    with one_torch_thread():
-        assert main([*args, "enroll", cast.name, *map(str, cast.enroll)]) == 0
+    args = ["--db", str(path), "--model", str(shipped_model_card), "--detector-model", str(yunet_model_path)]
+    assert main([*args, "enroll", cast.name, *map(str, cast.enroll)]) == 0
     return path
 
 
@@ -543,7 +503,7 @@ def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, lfw
 
 
 def test_a_killed_import_leaves_only_whole_people_and_a_rerun_completes_it(
-    cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path, card_path: Path, detector_path: Path
+    cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path, shipped_model_card: Path, yunet_model_path: Path
 ) -> None:
     root = tmp_path / "people"
     for person in lfw_people[:8]:
@@ -552,8 +512,8 @@ def test_a_killed_import_leaves_only_whole_people_and_a_rerun_completes_it(
             shutil.copy(photo, root / person.name / photo.name)
     expected = {p.name: p.usable for p in lfw_people[:8]}
 
-    env = {**os.environ, "FACEAPP_DETECTOR_MODEL": str(detector_path), "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "faceapp", "--db", str(db), "--model", str(card_path), "import", str(root)]
+    env = {**os.environ, "FACEAPP_DETECTOR_MODEL": str(yunet_model_path), "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "faceapp", "--db", str(db), "--model", str(shipped_model_card), "import", str(root)]
     with open(tmp_path / "import.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
         try:

@@ -8,7 +8,6 @@ pairs closer than different-person pairs) or read from the model card.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,47 +24,19 @@ from faceapp.types import Frame
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # FACEAPP_TEST_MODEL runs these tests against another model card (e.g. a candidate being trained).
-SHIPPED_CARD = Path(os.environ.get("FACEAPP_TEST_MODEL") or REPO_ROOT / "assets" / "faceapp-encoder.json")
 # LFW photos that show exactly one face (many LFW photos have people in the background).
 ONE_FACE = ("Abdullah_Gul", 13)
 OTHER_ONE_FACE = ("Abdullatif_Sener", 1)
 PAIRS_PER_CLASS = 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Run the encoder on one thread. On a machine shared with a training run, torch's threads
-    spin-wait on each other and a 15 ms forward pass takes over 600 ms."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
-def detector_path(shared_dir: Path) -> Path:
-    path = shared_dir / "models" / "yunet.onnx"
-    if not path.is_file():
-        pytest.skip(f"YuNet model not found: {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def card_path() -> Path:
-    if not SHIPPED_CARD.is_file():
-        pytest.skip(f"the shipped model is not in the checkout yet: {SHIPPED_CARD}")
-    return SHIPPED_CARD
-
-
-@pytest.fixture(scope="session")
-def pipeline(detector_path: Path, card_path: Path) -> Pipeline:
+def pipeline(yunet_model_path: Path, shipped_model_card: Path) -> Pipeline:
     """The app's pipeline on the shared YuNet model and the shipped encoder (loaded once)."""
     from faceapp.detect import YuNetDetector
     from faceapp.embed import load_encoder
 
-    return Pipeline(YuNetDetector(detector_path), load_encoder(card_path, device="cpu"))
+    return Pipeline(YuNetDetector(yunet_model_path), load_encoder(shipped_model_card, device="cpu"))
 
 
 def lfw_photo(lfw_dir: Path, key: tuple[str, int]) -> np.ndarray:

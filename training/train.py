@@ -27,7 +27,6 @@ from faceapp.model import TowerConfig, build_tower
 
 from .data import FaceSet, PKSampler, attach_teacher, augment, center_teacher, load_faceset, split_holdout, to_tensor
 from .engine import (
-    Distributed,
     embed_crops,
     holdout_pairs,
     init_distributed,
