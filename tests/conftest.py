@@ -66,13 +66,18 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
+def shared_path(shared_dir: Path, relative: str, what: str) -> Path:
+    """A file or folder under ../shared, or a skip that says which one is missing."""
+    path = shared_dir / relative
+    if not path.exists():
+        pytest.skip(f"{what} not found: {path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def lfw_dir(shared_dir: Path) -> Path:
     """LFW view 1: one folder per person, named Firstname_Lastname, of 250x250 JPEGs."""
-    path = shared_dir / "datasets" / "lfw-view1"
-    if not path.is_dir():
-        pytest.skip(f"LFW not found: {path}")
-    return path
+    return shared_path(shared_dir, "datasets/lfw-view1", "LFW")
 
 
 FACE_VIDEO_PEOPLE = 4  # people in face_video, each shown for FACE_VIDEO_REPEATS frames
@@ -112,10 +117,7 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def yunet_model_path(shared_dir: Path) -> Path:
     """../shared/models/yunet.onnx: OpenCV's YuNet, the detector tests and benchmarks use."""
-    path = shared_dir / "models" / "yunet.onnx"
-    if not path.is_file():
-        pytest.skip(f"YuNet model not found: {path}")
-    return path
+    return shared_path(shared_dir, "models/yunet.onnx", "YuNet model")
 
 
 @pytest.fixture(scope="session")
@@ -137,10 +139,7 @@ def shipped_model_card() -> Path:
 @pytest.fixture(scope="session")
 def teacher_npz(shared_dir: Path) -> Path:
     """../shared/datasets/teacher-dlib.npz: dlib encodings of the training images, keyed by path."""
-    path = shared_dir / "datasets" / "teacher-dlib.npz"
-    if not path.is_file():
-        pytest.skip(f"teacher encodings not found: {path}")
-    return path
+    return shared_path(shared_dir, "datasets/teacher-dlib.npz", "teacher encodings")
 
 
 TINY_PEOPLE = {  # dataset -> identity folders copied into the tiny set (none of them is in LFW)

@@ -13,29 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, write_video
+from conftest import write_video
 from faceapp.align import align_face
 from faceapp.config import Settings
 from faceapp.images import list_images, load_image
 from faceapp.quality import assess
 
-MODEL_CARD = REPO_ROOT / "assets" / "faceapp-encoder.json"
 WAIT_MS = 90_000  # generous: the CPU is slow and shared with a training run
 
 
 @pytest.fixture(scope="session")
-def detector_model(shared_dir: Path) -> Path:
-    path = Path(os.environ.get("FACEAPP_DETECTOR_MODEL") or shared_dir / "models" / "yunet.onnx")
-    if not path.is_file():
-        pytest.skip(f"YuNet detector model not found: {path}")
-    return path
+def detector_model(yunet_model_path: Path) -> Path:
+    return yunet_model_path
 
 
 @pytest.fixture(scope="session")
-def model_card() -> Path:
-    if not MODEL_CARD.is_file():
-        pytest.skip(f"model card not found: {MODEL_CARD}")
-    return MODEL_CARD
+def model_card(shipped_model_card: Path) -> Path:
+    return shipped_model_card
 
 
 @pytest.fixture(scope="session")
