@@ -8,7 +8,6 @@ rank-1 identification on the held-out people, CPU latency, the training recipe a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ import torch
 
 from faceapp.align import TEMPLATE, CROP_SIZE
 from faceapp.evaluate import FAR_LEVELS, threshold_at_far
+from faceapp.images import file_sha256
 from faceapp.model import PIXEL_MEAN, PIXEL_STD, TowerConfig, build_tower
 
 from .engine import embed_crops, impostor_distances, rank1_identification
@@ -67,8 +67,7 @@ def write_weights(model: torch.nn.Module, path: Path) -> tuple[str, int]:
     partial = path.with_name(path.name + ".part")
     torch.save(state, partial)
     partial.replace(path)
-    data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest(), len(data)
+    return file_sha256(path), path.stat().st_size
 
 
 def half_roundtrip(model: torch.nn.Module, tower: TowerConfig) -> torch.nn.Module:
