@@ -47,16 +47,16 @@ def attach_teacher(faces: FaceSet, teacher_file: Path) -> tuple[FaceSet, int]:
 
 
 def center_teacher(train: FaceSet, *others: FaceSet) -> np.ndarray:
-    """Subtract the training set's mean teacher encoding from every set, then L2-normalise.
+    """Subtract the training set's mean teacher encoding from every set (in place).
 
     dlib's encodings share a large common component: the mean encoding alone has cosine
     ~0.91 with a typical one, so a cosine loss on raw encodings is almost satisfied by
-    predicting the mean. Centred, the target is the part that tells people apart.
+    predicting the mean. Centred, the direction is the part that tells people apart. The
+    norm is kept: the cosine term ignores it and the distance term needs dlib's own scale.
     """
     mean = train.teacher.mean(0)
     for faces in (train, *others):
-        centred = faces.teacher - mean
-        faces.teacher = centred / np.linalg.norm(centred, axis=1, keepdims=True).clip(1e-6)
+        faces.teacher = faces.teacher - mean
     return mean
 
 

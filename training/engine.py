@@ -13,7 +13,7 @@ from torch import nn
 from faceapp.evaluate import best_threshold, accuracy_at
 
 from .data import to_tensor
-from .losses import TripletLoss, teacher_cosine_loss
+from .losses import TripletLoss, teacher_cosine_loss, teacher_distance_loss
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,6 +61,7 @@ class StepResult:
     triplet: float
     teacher: float
     active_fraction: float
+    teacher_distance: float = 0.0
 
 
 def train_step(
@@ -73,22 +74,27 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     amp: bool = True,
+    teacher_distance_weight: float = 0.0,
 ) -> StepResult:
-    """One optimisation step: triplet loss on mined triplets (+ the optional teacher term)."""
+    """One optimisation step: triplet loss on mined triplets (+ the optional teacher terms)."""
     model.train()
     with autocast(device, amp):
         embeddings = model(images)
     triplet = triplet_loss(embeddings, labels)
     loss = triplet
-    teacher_term = torch.zeros(())
+    teacher_term = distance_term = torch.zeros(())
     if teacher is not None and teacher_weight > 0:
         teacher_term = teacher_cosine_loss(embeddings, teacher)
         loss = loss + teacher_weight * teacher_term
+    if teacher is not None and teacher_distance_weight > 0:
+        distance_term = teacher_distance_loss(embeddings, teacher)
+        loss = loss + teacher_distance_weight * distance_term
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     stats = triplet_loss.last
-    return StepResult(loss.item(), triplet.item(), teacher_term.item(), stats.active_fraction if stats else 0.0)
+    active = stats.active_fraction if stats else 0.0
+    return StepResult(loss.item(), triplet.item(), teacher_term.item(), active, distance_term.item())
 
 
 @torch.inference_mode()

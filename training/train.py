@@ -44,6 +44,7 @@ class TrainConfig:
     out: str
     teacher: str | None = None
     teacher_weight: float = 2.0
+    teacher_distance_weight: float = 0.0  # relational term: batch distances matched to dlib's
     val_pairs: str | None = None
     val_images: str | None = None
     holdout_identities: int = 500
@@ -67,6 +68,8 @@ class TrainConfig:
     amp: bool = True
     max_minutes: float = 0.0  # 0: no limit; else stop (resumably) after this much training time
     limit_images: int = 0  # 0: all; for smoke runs
+    init: str | None = None  # start from these weights (a run's best.pt) with a fresh optimiser and schedule
+    ema_decay: float = 0.0  # >0: validate and keep an exponential moving average of the weights
     extra: dict = field(default_factory=dict)
 
 
@@ -86,6 +89,19 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: in
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def make_ema(model: torch.nn.Module, decay: float):
+    """An exponential moving average of the weights and BatchNorm statistics, or None.
+
+    Averaging the last few thousand steps smooths out the step-to-step noise of small P x K
+    batches, which matters most when validation picks one epoch's weights to ship.
+    """
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def load_training_data(config: TrainConfig) -> tuple[FaceSet, FaceSet, dict]:
@@ -161,11 +177,18 @@ def train(config: TrainConfig) -> dict:
     generator = torch.Generator().manual_seed(config.seed + 1000 * dist_info.rank)
     triplet_loss = TripletLoss(config.margin, make_miner(config.miner, config.margin), soft=config.soft_margin)
 
+    if config.init:
+        init_state = torch.load(config.init, map_location=device, weights_only=False)
+        model.load_state_dict(init_state["model"])
+    ema = make_ema(model, config.ema_decay)
+
     start_epoch, best, trained_seconds = 0, -1.0, 0.0
     checkpoint_path = out / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         sampler.restore(state["sampler"])
@@ -186,26 +209,31 @@ def train(config: TrainConfig) -> dict:
             print(f"time budget of {config.max_minutes} min spent; resume later with the same command", flush=True)
             break
         epoch_started = time.monotonic()
-        totals = np.zeros(4)
+        totals = np.zeros(5)
         for step in range(steps_per_epoch):
             index = sampler.batch()
             images = augment(to_tensor(train_set.crops[index], device), generator)
             labels = torch.from_numpy(train_set.labels[index]).to(device)
             teacher = teacher_all[index].to(device) if teacher_all is not None else None
-            result = train_step(train_model, images, labels, teacher, triplet_loss, config.teacher_weight, optimizer, device, config.amp)
+            result = train_step(train_model, images, labels, teacher, triplet_loss, config.teacher_weight, optimizer, device,
+                                config.amp, config.teacher_distance_weight)
             scheduler.step()
-            totals += [result.loss, result.triplet, result.teacher, result.active_fraction]
+            if ema is not None:
+                ema.update_parameters(model)
+            totals += [result.loss, result.triplet, result.teacher, result.active_fraction, result.teacher_distance]
             if dist_info.is_main and step % 50 == 0:
                 rate = (step + 1) * len(index) / (time.monotonic() - epoch_started)
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {result.loss:.4f} triplet {result.triplet:.4f} "
-                      f"teacher {result.teacher:.4f} active {result.active_fraction:.2f} {rate:.0f} img/s", flush=True)
+                      f"teacher {result.teacher:.4f} distance {result.teacher_distance:.4f} active {result.active_fraction:.2f} {rate:.0f} img/s", flush=True)
         seconds = time.monotonic() - epoch_started
         trained_seconds += seconds
         if not dist_info.is_main:
             continue
-        metrics = validate(model, device, held, held_pairs, lfw)
+        shipped = ema.module if ema is not None else model  # the weights validated, kept and exported
+        metrics = validate(shipped, device, held, held_pairs, lfw)
         means = totals / steps_per_epoch
         entry = {"epoch": epoch + 1, "loss": means[0], "triplet": means[1], "teacher": means[2], "active_fraction": means[3],
+                 "teacher_distance": means[4],
                  "lr": scheduler.get_last_lr()[0], "epoch_seconds": seconds, "trained_seconds": trained_seconds,
                  "images_per_second": steps_per_epoch * config.p * config.k / seconds, **metrics}
         with open(out / "log.jsonl", "a") as log:
@@ -214,10 +242,11 @@ def train(config: TrainConfig) -> dict:
         score = metrics.get("lfw_view1_accuracy", metrics.get("holdout_accuracy", 0.0))
         if score > best:
             best = score
-            save_checkpoint(out / "best.pt", model=model.state_dict(), tower=tower_config.to_dict(), epoch=epoch + 1, metrics=entry)
+            save_checkpoint(out / "best.pt", model=shipped.state_dict(), tower=tower_config.to_dict(), epoch=epoch + 1, metrics=entry)
         save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         sampler=sampler.state(), generator=generator.get_state(), epoch=epoch + 1, best=best,
-                        trained_seconds=trained_seconds, tower=tower_config.to_dict())
+                        trained_seconds=trained_seconds, tower=tower_config.to_dict(),
+                        **({"ema": ema.state_dict()} if ema is not None else {}))
     if dist_info.world_size > 1:
         import torch.distributed as dist
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from faceapp.images import list_images, load_image
-from training.data import FaceSet, attach_teacher, augment, load_faceset, split_holdout, to_tensor
+from training.data import FaceSet, attach_teacher, augment, center_teacher, load_faceset, split_holdout, to_tensor
 from training.prepare import DETECTED, FALLBACK, load_dataset, main as prepare_main, prepare
 
 
@@ -185,3 +185,16 @@ def test_attach_teacher_joins_encodings_by_path(tiny_prepared: dict, teacher_npz
     keep = [faces.paths.tolist().index(p) for p in joined.paths.tolist()]
     assert np.array_equal(joined.labels, faces.labels[keep])
     assert np.array_equal(joined.crops, faces.crops[keep])
+
+
+def test_center_teacher_subtracts_the_training_mean_and_keeps_distances(tiny_prepared: dict, teacher_npz: Path) -> None:
+    faces, _ = attach_teacher(tiny_faceset(tiny_prepared), teacher_npz)
+    train, held = split_holdout(faces, holdout_identities=2, seed=0)
+    raw_train, raw_held = train.teacher.copy(), held.teacher.copy()
+    mean = center_teacher(train, held)
+    np.testing.assert_allclose(mean, raw_train.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(train.teacher.mean(0), 0.0, atol=1e-6)  # centred on the training set
+    np.testing.assert_allclose(held.teacher, raw_held - mean, rtol=1e-6)  # held out: the same shift
+    # A shift, not a rescale: dlib's Euclidean distances (the distance term's target) survive.
+    raw = np.linalg.norm(raw_train[0] - raw_train[1:], axis=1)
+    np.testing.assert_allclose(np.linalg.norm(train.teacher[0] - train.teacher[1:], axis=1), raw, rtol=1e-5)

@@ -19,6 +19,7 @@ from training.losses import (
     euclidean_distances,
     make_miner,
     teacher_cosine_loss,
+    teacher_distance_loss,
 )
 
 # Six points on a line (2-D, y = 0): class 0 at x = 0, 1, 4 and class 1 at x = 2, 7, 9.
@@ -236,3 +237,35 @@ def test_teacher_cosine_loss_accepts_float16_teachers() -> None:
     student = torch.tensor([[0.6, 0.8]])
     teacher = torch.tensor([[0.8, 0.6]], dtype=torch.float16)
     assert teacher_cosine_loss(student, teacher).item() == pytest.approx(1 - 0.96, abs=1e-3)
+
+
+# -- relational teacher term -----------------------------------------------------------------
+
+
+def test_teacher_distance_loss_ignores_scale_and_rigid_motion() -> None:
+    student = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])  # a 3-4-5 triangle
+    # The same triangle, 10x larger, rotated 90 degrees and moved: same shape, so no loss.
+    teacher = torch.tensor([[5.0, 5.0], [5.0, 35.0], [-35.0, 5.0]])
+    assert teacher_distance_loss(student, teacher).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_teacher_distance_loss_on_a_hand_computed_triangle() -> None:
+    # Student: right triangle 3-4-5 (mean side 4); teacher: equilateral, side 2 (mean 2).
+    student = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    teacher = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, math.sqrt(3.0)]])
+    # Normalised sides 3/4, 4/4, 5/4 against 1, 1, 1: differences -1/4, 0, 1/4, each under
+    # Huber's beta of 1, so 0.5 * d^2 -> (1/32 + 0 + 1/32) / 3 = 1/48 (each pair twice).
+    assert teacher_distance_loss(student, teacher).item() == pytest.approx(1 / 48, rel=1e-5)
+
+
+def test_teacher_distance_loss_pulls_the_student_towards_the_teacher_geometry() -> None:
+    torch.manual_seed(0)
+    teacher = torch.randn(16, 128)
+    student = torch.nn.functional.normalize(torch.randn(16, 8), dim=1).requires_grad_()
+    optimiser = torch.optim.SGD([student], lr=5.0)
+    before = teacher_distance_loss(student, teacher).item()
+    for _ in range(50):
+        optimiser.zero_grad()
+        teacher_distance_loss(student, teacher).backward()
+        optimiser.step()
+    assert teacher_distance_loss(student, teacher).item() < 0.5 * before

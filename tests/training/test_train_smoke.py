@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from faceapp.model import TowerConfig, build_tower
@@ -89,3 +90,26 @@ def test_training_without_teacher_logs_a_zero_teacher_term(tiny_prepared: dict, 
     (entry,) = read_log(run)
     assert entry["teacher"] == 0.0 and math.isfinite(entry["triplet"]) and entry["triplet"] > 0
     assert np.isfinite(entry["loss"]) and entry["loss"] == entry["triplet"]
+
+
+def test_fine_tuning_with_ema_and_the_distance_term_starts_from_given_weights(
+    tiny_prepared: dict, teacher_npz: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    train(tiny_config(tiny_prepared, teacher_npz, first))
+    start = torch.load(first / "best.pt", weights_only=False)["model"]
+
+    # One step at a vanishing learning rate with a slow average: the kept weights are still
+    # (almost) the ones it started from, so --init really loaded them.
+    run = tmp_path / "fine-tuned"
+    train(tiny_config(tiny_prepared, teacher_npz, run, init=str(first / "best.pt"), ema_decay=0.99,
+                      teacher_distance_weight=5.0, steps_per_epoch=1, lr=1e-9, warmup_steps=1))
+    (entry,) = read_log(run)
+    assert entry["teacher_distance"] > 0 and math.isfinite(entry["loss"])
+    assert entry["loss"] == pytest.approx(entry["triplet"] + 2.0 * entry["teacher"] + 5.0 * entry["teacher_distance"], rel=1e-5)
+    kept = torch.load(run / "best.pt", weights_only=False)["model"]
+    assert set(kept) == set(start)  # the EMA is saved with the tower's own keys, ready to export
+    for name, value in start.items():
+        if value.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(kept[name], value, atol=1e-4, rtol=1e-4)
+    assert "ema" in torch.load(run / "checkpoint.pt", weights_only=False)  # and resumable
