@@ -77,6 +77,45 @@ def half_roundtrip(model: torch.nn.Module, tower: TowerConfig) -> torch.nn.Modul
     return copy.eval()
 
 
+def kept_weights(state: dict) -> dict:
+    """A checkpoint's weights as validated: the EMA where the run kept one (best.pt already is)."""
+    if "ema" in state:
+        return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    return state["model"]
+
+
+def read_history(run_dir: Path, up_to_epoch: int | None = None) -> list[dict]:
+    log_path = run_dir / "log.jsonl"
+    if not log_path.exists():
+        return []
+    history = [json.loads(line) for line in log_path.read_text().splitlines()]
+    return [h for h in history if up_to_epoch is None or h["epoch"] <= up_to_epoch]
+
+
+def training_stages(run_dir: Path, epoch: int | None) -> list[dict]:
+    """The chain of runs behind a checkpoint, oldest first, following each run's ``init``.
+
+    A fine-tuned model's recipe is every stage's recipe: each stage lists its objective
+    weights, schedule and the epochs of its log that the next stage actually started from.
+    """
+    stages: list[dict] = []
+    while run_dir is not None and (run_dir / "config.json").exists():
+        config = json.loads((run_dir / "config.json").read_text())
+        stages.append({
+            "run": run_dir.name, "init": config.get("init"), "epochs_used": epoch,
+            "teacher_weight": config.get("teacher_weight") if config.get("teacher") else 0.0,
+            "teacher_distance_weight": config.get("teacher_distance_weight", 0.0) if config.get("teacher") else 0.0,
+            "miner": config.get("miner"), "margin": config.get("margin"), "lr": config.get("lr"),
+            "ema_decay": config.get("ema_decay", 0.0), "history": read_history(run_dir, epoch),
+        })
+        init = config.get("init")
+        if not init or not Path(init).exists():
+            break
+        epoch = torch.load(init, map_location="cpu", weights_only=False).get("epoch")
+        run_dir = Path(init).resolve().parent
+    return stages[::-1]
+
+
 def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoint: str = "best.pt",
            detector_model: str | None = None, extra: dict | None = None, benchmark: bool = True) -> dict:
     from .train import TrainConfig, load_training_data, prepare_lfw
@@ -90,7 +129,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
     state = torch.load(run_dir / checkpoint, map_location="cpu", weights_only=False)
     tower = TowerConfig.from_dict(state["tower"])
     trained = build_tower(tower)
-    trained.load_state_dict(state["model"])
+    trained.load_state_dict(kept_weights(state))
     model = half_roundtrip(trained, tower)
     device = torch.device("cpu")
 
@@ -105,8 +144,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
 
     weights_path = out_dir / f"{name}.pt"
     sha, size = write_weights(trained, weights_path)
-    log_path = run_dir / "log.jsonl"
-    history = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    history = read_history(run_dir)
     card = {
         "model_id": f"{name}-{sha[:12]}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -132,7 +170,12 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
                 "teacher": ({"weight": config.teacher_weight, "term": "1 - cosine(student, teacher - mean teacher encoding of the training set)",
                              "teacher": "dlib ResNet (face_recognition 1.3.0) encodings, precomputed"}
                             if config.teacher else None),
+                "teacher_distance": ({"weight": config.teacher_distance_weight,
+                                      "term": "Huber(batch pairwise distances / their mean, student vs raw dlib encodings)"}
+                                     if config.teacher and config.teacher_distance_weight else None),
             },
+            "weights_kept": f"exponential moving average, decay {config.ema_decay}" if config.ema_decay else "the trained weights",
+            "stages": training_stages(run_dir, state.get("epoch")),
             "optimiser": {"name": "AdamW", "lr": config.lr, "weight_decay": config.weight_decay,
                           "schedule": f"linear warm-up {config.warmup_steps} steps, cosine to 0",
                           "batch": f"P x K = {config.p} x {config.k}", "epochs": config.epochs, "steps_per_epoch": steps,

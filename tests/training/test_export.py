@@ -49,6 +49,8 @@ def test_export_writes_weights_and_a_card(exported: dict) -> None:
     assert on_disk["training"]["never_trained_on"].startswith("LFW")
     assert on_disk["training"]["objective"]["teacher"] is not None
     assert [h["epoch"] for h in on_disk["training"]["history"]] == [1]
+    (stage,) = on_disk["training"]["stages"]  # trained from scratch: one stage, no init
+    assert stage["run"] == exported["run"].name and stage["init"] is None and stage["epochs_used"] == 1
     assert on_disk["benchmarks"]["lfw_view1"] is None and "cpu_ms_per_face" not in on_disk["benchmarks"]
     # float16 on disk: every floating tensor is half precision.
     state = torch.load(exported["weights"], weights_only=True)

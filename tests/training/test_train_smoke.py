@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from faceapp.model import TowerConfig, build_tower
+from training.export import kept_weights, training_stages
 from training.train import TrainConfig, train
 
 TINY_TOWER = {"widths": (8, 16, 16, 16), "blocks": (1, 1, 1)}
@@ -112,4 +113,15 @@ def test_fine_tuning_with_ema_and_the_distance_term_starts_from_given_weights(
     for name, value in start.items():
         if value.is_floating_point() and "running" not in name:
             torch.testing.assert_close(kept[name], value, atol=1e-4, rtol=1e-4)
-    assert "ema" in torch.load(run / "checkpoint.pt", weights_only=False)  # and resumable
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert "ema" in checkpoint  # resumable, and exportable from the checkpoint too
+    assert kept_weights(checkpoint).keys() == start.keys()
+    for name, value in kept_weights(checkpoint).items():
+        torch.testing.assert_close(value, kept[name])  # best.pt of the only epoch is that same EMA
+
+    # The model card's lineage: the first run (to its epoch 1), then this fine-tune.
+    stages = training_stages(run, 1)
+    assert [stage["run"] for stage in stages] == ["first", "fine-tuned"]
+    assert stages[1]["init"] == str(first / "best.pt") and stages[1]["ema_decay"] == 0.99
+    assert stages[0]["teacher_distance_weight"] == 0.0 and stages[1]["teacher_distance_weight"] == 5.0
+    assert [len(stage["history"]) for stage in stages] == [1, 1]
