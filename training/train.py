@@ -26,6 +26,7 @@ import torch
 from faceapp.model import TowerConfig, build_tower
 
 from .data import FaceSet, PKSampler, attach_teacher, augment, center_teacher, load_faceset, split_holdout, to_tensor
+from .export import kept_weights
 from .engine import (
     embed_crops,
     holdout_pairs,
@@ -68,7 +69,7 @@ class TrainConfig:
     amp: bool = True
     max_minutes: float = 0.0  # 0: no limit; else stop (resumably) after this much training time
     limit_images: int = 0  # 0: all; for smoke runs
-    init: str | None = None  # start from these weights (a run's best.pt) with a fresh optimiser and schedule
+    init: str | None = None  # start from these weights (best.pt or checkpoint.pt) with a fresh optimiser and schedule
     ema_decay: float = 0.0  # >0: validate and keep an exponential moving average of the weights
     extra: dict = field(default_factory=dict)
 
@@ -179,7 +180,7 @@ def train(config: TrainConfig) -> dict:
 
     if config.init:
         init_state = torch.load(config.init, map_location=device, weights_only=False)
-        model.load_state_dict(init_state["model"])
+        model.load_state_dict(kept_weights(init_state))  # a checkpoint.pt with an EMA gives the EMA
     ema = make_ema(model, config.ema_decay)
 
     start_epoch, best, trained_seconds = 0, -1.0, 0.0
