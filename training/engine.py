@@ -97,6 +97,13 @@ def train_step(
     return StepResult(loss.item(), triplet.item(), teacher_term.item(), active, distance_term.item())
 
 
+def kept_weights(state: dict) -> dict:
+    """A checkpoint's weights as validated: the EMA where the run kept one (best.pt already is)."""
+    if "ema" in state:
+        return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    return state["model"]
+
+
 @torch.inference_mode()
 def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch_size: int = 256, amp: bool = False) -> np.ndarray:
     """(N, 112, 112, 3) uint8 crops -> (N, D) float32 unit encodings."""

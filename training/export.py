@@ -22,7 +22,7 @@ from faceapp.evaluate import FAR_LEVELS, threshold_at_far
 from faceapp.images import file_sha256
 from faceapp.model import PIXEL_MEAN, PIXEL_STD, TowerConfig, build_tower
 
-from .engine import embed_crops, impostor_distances, rank1_identification
+from .engine import embed_crops, impostor_distances, kept_weights, rank1_identification
 
 DEFAULT_FAR = "0.001"
 
@@ -77,13 +77,6 @@ def half_roundtrip(model: torch.nn.Module, tower: TowerConfig) -> torch.nn.Modul
     return copy.eval()
 
 
-def kept_weights(state: dict) -> dict:
-    """A checkpoint's weights as validated: the EMA where the run kept one (best.pt already is)."""
-    if "ema" in state:
-        return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    return state["model"]
-
-
 def read_history(run_dir: Path, up_to_epoch: int | None = None) -> list[dict]:
     log_path = run_dir / "log.jsonl"
     if not log_path.exists():
@@ -99,7 +92,7 @@ def training_stages(run_dir: Path, epoch: int | None) -> list[dict]:
     weights, schedule and the epochs of its log that the next stage actually started from.
     """
     stages: list[dict] = []
-    while run_dir is not None and (run_dir / "config.json").exists():
+    while (run_dir / "config.json").exists():
         config = json.loads((run_dir / "config.json").read_text())
         stages.append({
             "run": run_dir.name, "init": config.get("init"), "epochs_used": epoch,

@@ -26,11 +26,11 @@ import torch
 from faceapp.model import TowerConfig, build_tower
 
 from .data import FaceSet, PKSampler, attach_teacher, augment, center_teacher, load_faceset, split_holdout, to_tensor
-from .export import kept_weights
 from .engine import (
     embed_crops,
     holdout_pairs,
     init_distributed,
+    kept_weights,
     pair_accuracy,
     resolve_device,
     train_step,

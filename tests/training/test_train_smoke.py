@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from faceapp.model import TowerConfig, build_tower
-from training.export import kept_weights, training_stages
+from training.engine import kept_weights
+from training.export import training_stages
 from training.train import TrainConfig, train
 
 TINY_TOWER = {"widths": (8, 16, 16, 16), "blocks": (1, 1, 1)}
