@@ -1,7 +1,7 @@
 """Embedding latency of the shipped encoder: CPU ms per face at batch 1 and 32, GPU faces/s at 256.
 
     python benchmarks/bench_embed.py [--model assets/faceapp-encoder.json] \
-        [--detector-model ../shared/models/yunet.onnx] [--threads N]
+        [--detector-model ../shared/models/yunet.onnx] [--threads N] [--crops data/pack/part-00.npz]
 
 The crops are real: LFW photos detected with YuNet and aligned, as the app feeds the
 encoder. The GPU figure is measured only where torch sees CUDA (skipped with a message
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, one per core)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--gpu-batch", type=int, default=256)
+    parser.add_argument("--crops", type=Path, help="take aligned crops from a prepared or packed dataset instead of LFW")
     args = parser.parse_args(argv)
     set_threads(args.threads)
 
@@ -62,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(machine())
     card = read_card(args.model)
-    crops = real_crops(args.lfw, args.detector_model, 32)
+    if args.crops:  # e.g. on a GPU machine that has the packed training set but no LFW or detector
+        from training.prepare import load_dataset
+
+        crops = load_dataset(args.crops)["crops"][:32]
+    else:
+        crops = real_crops(args.lfw, args.detector_model, 32)
     cpu = Encoder(card, device="cpu", batch_size=256)
     one = time_ms(lambda: cpu.embed(crops[:1]), args.repeats)
     batch = time_ms(lambda: cpu.embed(crops), max(5, args.repeats // 3))

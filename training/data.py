@@ -46,6 +46,20 @@ def attach_teacher(faces: FaceSet, teacher_file: Path) -> tuple[FaceSet, int]:
     return joined, int((~keep).sum())
 
 
+PACKED_TEACHER = "packed"  # --teacher value: use the encodings packed with the data (training.pack)
+
+
+def use_packed_teacher(faces: FaceSet, arrays: dict[str, np.ndarray]) -> tuple[FaceSet, int]:
+    """Take the teacher encodings that ``training.pack`` stored beside the crops; images that
+    had none are dropped, as ``attach_teacher`` does. Returns the set and the dropped count."""
+    if "teacher" not in arrays:
+        raise ValueError("--teacher packed, but the data holds no teacher encodings: pack it with --teacher")
+    keep = arrays["has_teacher"].astype(bool)
+    joined = faces.subset(np.nonzero(keep)[0])
+    joined.teacher = arrays["teacher"][keep].astype(np.float32)
+    return joined, int((~keep).sum())
+
+
 def center_teacher(train: FaceSet, *others: FaceSet) -> np.ndarray:
     """Subtract the training set's mean teacher encoding from every set (in place).
 
@@ -105,9 +119,14 @@ class PKSampler:
         self.rng.bit_generator.state = state
 
 
-def to_tensor(crops: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [0, 255], channels-last in memory."""
-    tensor = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float()
+def to_tensor(crops: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [0, 255], channels-last in memory.
+
+    ``crops`` may already be a uint8 tensor (crops kept resident on the GPU during training).
+    """
+    if isinstance(crops, np.ndarray):
+        crops = torch.from_numpy(np.ascontiguousarray(crops))
+    tensor = crops.to(device).permute(0, 3, 1, 2).float()
     return tensor.contiguous(memory_format=torch.channels_last)
 
 
@@ -132,8 +151,13 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: int = 6) ->
     # Crop jitter: integer shifts of up to ``shift`` px from a reflect-padded batch (slicing
     # is ~10x cheaper on a CPU than a batched affine warp, and alignment already fixes scale).
     padded = F.pad(images, (shift, shift, shift, shift), mode="reflect")
-    offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=generator).tolist()
-    images = torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
+    offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=generator).to(dev)
+    # One gather for the whole batch (a per-image slicing loop costs a kernel per face on a GPU).
+    rows = (offsets[:, 0, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (offsets[:, 1, None] + torch.arange(w, device=dev))[:, None, None, :]
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=dev)[None, :, None, None]
+    images = padded[batch, channel, rows, cols]
     # Colour: contrast around the per-image mean, brightness offset, saturation.
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     contrast = (0.7 + 0.6 * rand(n))[:, None, None, None]
@@ -147,3 +171,26 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: int = 6) ->
     if len(blur):
         images[blur] = F.avg_pool2d(images[blur], 3, stride=1, padding=1, count_include_pad=False)
     return images.clamp(0, 255).contiguous(memory_format=torch.channels_last)
+
+
+class BatchSource:
+    """Turns a P x K index batch into (augmented images, labels, teacher rows) on ``device``.
+
+    With ``resident`` the crops, labels and teacher rows are copied to the device once (1.9 GB
+    of crops for the full training set), so a GPU step gathers its batch there instead of
+    copying pixels from the host every step.
+    """
+
+    def __init__(self, faces: FaceSet, device: torch.device, resident: bool) -> None:
+        self.device, self.resident = device, resident
+        where = device if resident else "cpu"
+        self.crops = torch.from_numpy(faces.crops).to(where) if resident else faces.crops
+        self.labels = torch.from_numpy(faces.labels).to(where)
+        self.teacher = torch.from_numpy(faces.teacher).to(where) if faces.teacher is not None else None
+
+    def __call__(self, index: np.ndarray, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        rows = torch.from_numpy(index).to(self.device if self.resident else "cpu")
+        crops = self.crops[rows] if self.resident else self.crops[index]
+        images = augment(to_tensor(crops, self.device), generator)
+        teacher = self.teacher[rows].to(self.device) if self.teacher is not None else None
+        return images, self.labels[rows].to(self.device), teacher

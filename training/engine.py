@@ -25,8 +25,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX).
+
+    Without it, bf16 autocast is emulated and far slower than float32: 3.9 s against 0.36 s
+    for one 16-face training step on an AVX2-only EPYC.
+    """
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
+
+
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast: tensor cores on CUDA, AMX/AVX-512 bf16 on recent CPUs."""
+    """bf16 autocast: tensor cores on CUDA, AMX/AVX-512 bf16 on CPUs that have it (else off)."""
+    if device.type == "cpu" and enabled:
+        enabled = cpu_has_fast_bf16()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -98,10 +110,14 @@ def train_step(
 
 
 def kept_weights(state: dict) -> dict:
-    """A checkpoint's weights as validated: the EMA where the run kept one (best.pt already is)."""
+    """A checkpoint's weights as validated: the EMA where the run kept one (best.pt already is).
+
+    A plain state dict (the shipped ``assets/faceapp-encoder.pt``) is taken as it is, so
+    ``--init`` can fine-tune the shipped encoder.
+    """
     if "ema" in state:
         return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    return state["model"]
+    return state.get("model", state)
 
 
 @torch.inference_mode()

@@ -116,6 +116,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
 
     config_data = json.loads((run_dir / "config.json").read_text())
     data_info, steps = config_data.pop("data_info"), config_data.pop("steps_per_epoch")
+    epochs = config_data.pop("epochs_run", None) or config_data["epochs"]  # --fit-minutes chose its own
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config_data.items()})
     if detector_model:
         config.detector_model = detector_model
@@ -171,7 +172,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
             "stages": training_stages(run_dir, state.get("epoch")),
             "optimiser": {"name": "AdamW", "lr": config.lr, "weight_decay": config.weight_decay,
                           "schedule": f"linear warm-up {config.warmup_steps} steps, cosine to 0",
-                          "batch": f"P x K = {config.p} x {config.k}", "epochs": config.epochs, "steps_per_epoch": steps,
+                          "batch": f"P x K = {config.p} x {config.k}", "epochs": epochs, "steps_per_epoch": steps,
                           "amp": "bf16 autocast" if config.amp else "fp32"},
             "checkpoint": {"file": checkpoint, "epoch": state.get("epoch")},
             "history": history,

@@ -119,8 +119,23 @@ def save_dataset(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_dataset(path: Path) -> dict[str, np.ndarray]:
+    """A prepared .npz, or a packed part (``training.pack``) decoded back into crops."""
+    from .pack import is_packed, unpack
+
     with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+        arrays = {key: data[key] for key in data.files}
+    return unpack(arrays) if is_packed(arrays) else arrays
+
+
+def load_datasets(paths: list[Path]) -> dict[str, np.ndarray]:
+    """Several files of one dataset (packed parts) joined; their identity lists must agree."""
+    parts = [load_dataset(path) for path in paths]
+    for path, part in zip(paths[1:], parts[1:]):
+        if not np.array_equal(part["identities"], parts[0]["identities"]):
+            raise ValueError(f"{path} was packed from a different dataset than {paths[0]}")
+    joined = {key: np.concatenate([part[key] for part in parts]) for key in parts[0] if key != "identities"}
+    joined["identities"] = parts[0]["identities"]
+    return joined
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,15 +4,19 @@
         --val-pairs ../shared/datasets/lfw-view1/pairsDevTest.txt --val-images ../shared/datasets/lfw-view1 \
         --out runs/shipped --epochs 12
 
-Runs on CUDA with bf16 autocast and channels-last when a GPU is present, on the CPU (bf16
-autocast too, which AMX/AVX-512 CPUs run fast) otherwise; ``torchrun --nproc_per_node N``
-trains with DistributedDataParallel. Every epoch writes ``checkpoint.pt`` (resume with
-``--resume``), appends a line to ``log.jsonl`` and keeps the best LFW View 1 checkpoint.
+Runs on CUDA with bf16 autocast and channels-last when a GPU is present (the crops then stay
+resident in GPU memory), on the CPU (bf16 autocast too, which AMX/AVX-512 CPUs run fast)
+otherwise; ``torchrun --nproc_per_node N`` trains with DistributedDataParallel. Every epoch
+writes ``checkpoint.pt`` (running the same command again resumes from it), appends a line to
+``log.jsonl`` and keeps the best checkpoint (LFW View 1 where given, else held-out pairs).
+``--fit-minutes M`` times a few steps first and picks the number of epochs that fits M minutes,
+so a lent GPU or a CPU session is used to its end with the schedule fully annealed.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -25,7 +29,17 @@ import torch
 
 from faceapp.model import TowerConfig, build_tower
 
-from .data import FaceSet, PKSampler, attach_teacher, augment, center_teacher, load_faceset, split_holdout, to_tensor
+from .data import (
+    PACKED_TEACHER,
+    BatchSource,
+    FaceSet,
+    PKSampler,
+    attach_teacher,
+    center_teacher,
+    load_faceset,
+    split_holdout,
+    use_packed_teacher,
+)
 from .engine import (
     embed_crops,
     holdout_pairs,
@@ -36,14 +50,14 @@ from .engine import (
     train_step,
 )
 from .losses import TripletLoss, make_miner
-from .prepare import load_dataset
+from .prepare import load_datasets
 
 
 @dataclass
 class TrainConfig:
-    data: str
+    data: str | list[str]  # a prepared .npz, or the parts of a packed one
     out: str
-    teacher: str | None = None
+    teacher: str | None = None  # teacher .npz, or "packed": the encodings packed with the data
     teacher_weight: float = 2.0
     teacher_distance_weight: float = 0.0  # relational term: batch distances matched to dlib's
     val_pairs: str | None = None
@@ -68,6 +82,7 @@ class TrainConfig:
     threads: int = 0
     amp: bool = True
     max_minutes: float = 0.0  # 0: no limit; else stop (resumably) after this much training time
+    fit_minutes: float = 0.0  # >0: time a few steps first and choose the epochs that fit this budget
     limit_images: int = 0  # 0: all; for smoke runs
     init: str | None = None  # start from these weights (best.pt or checkpoint.pt) with a fresh optimiser and schedule
     ema_decay: float = 0.0  # >0: validate and keep an exponential moving average of the weights
@@ -106,11 +121,17 @@ def make_ema(model: torch.nn.Module, decay: float):
 
 
 def load_training_data(config: TrainConfig) -> tuple[FaceSet, FaceSet, dict]:
-    faces = load_faceset(load_dataset(Path(config.data)))
+    paths = [config.data] if isinstance(config.data, str) else list(config.data)
+    arrays = load_datasets([Path(p) for p in paths])
+    faces = load_faceset(arrays)
     info: dict = {"prepared_images": len(faces)}
     if config.limit_images:
-        faces = faces.subset(np.arange(min(config.limit_images, len(faces))))
-    if config.teacher:
+        keep = np.arange(min(config.limit_images, len(faces)))
+        faces, arrays = faces.subset(keep), {k: v[keep] if k != "identities" else v for k, v in arrays.items()}
+    if config.teacher == PACKED_TEACHER:
+        faces, missing = use_packed_teacher(faces, arrays)
+        info["images_without_teacher"] = missing
+    elif config.teacher:
         faces, missing = attach_teacher(faces, Path(config.teacher))
         info["images_without_teacher"] = missing
     train, held = split_holdout(faces, config.holdout_identities, seed=config.seed)
@@ -147,6 +168,37 @@ def validate(model, device, held: FaceSet, held_pairs, lfw) -> dict:
     return result
 
 
+def fit_epochs(config: TrainConfig, model: torch.nn.Module, batches: BatchSource, labels: np.ndarray,
+               triplet_loss: TripletLoss, device: torch.device, steps_per_epoch: int, validate_once) -> int:
+    """How many epochs fit ``config.fit_minutes``: a few real steps on a throwaway copy of the
+    model are timed (the run's own model, sampler and random streams are untouched), plus
+    one validation pass, which every epoch ends with."""
+    probe = copy.deepcopy(model)
+    optimizer, _ = build_optimizer(probe, config, 1)
+    ema = make_ema(probe, config.ema_decay)
+    sampler = PKSampler(labels, config.p, config.k, seed=config.seed + 7919)
+    generator = torch.Generator().manual_seed(config.seed + 7919)
+    times = []
+    for _ in range(25):
+        started = time.perf_counter()
+        images, batch_labels, teacher = batches(sampler.batch(), generator)
+        train_step(probe, images, batch_labels, teacher, triplet_loss, config.teacher_weight, optimizer, device,
+                   config.amp, config.teacher_distance_weight)
+        if ema is not None:
+            ema.update_parameters(probe)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - started)
+    step_seconds = float(np.median(times[5:]))  # the first steps pay for warm-up and autotuning
+    started = time.perf_counter()
+    validate_once(ema.module if ema is not None else probe)
+    epoch_seconds = step_seconds * steps_per_epoch + (time.perf_counter() - started)
+    epochs = max(1, int(config.fit_minutes * 60 / epoch_seconds))
+    print(f"fit: {step_seconds * 1000:.1f} ms/step, about {epoch_seconds:.1f} s/epoch with validation -> "
+          f"{epochs} epochs in {config.fit_minutes} min", flush=True)
+    return epochs
+
+
 def save_checkpoint(path: Path, **state) -> None:
     partial = path.with_name(path.name + ".part")
     torch.save(state, partial)
@@ -172,21 +224,27 @@ def train(config: TrainConfig) -> dict:
     tower_config = TowerConfig(tuple(config.widths), tuple(config.blocks), config.dim)
     model = build_tower(tower_config).to(device).to(memory_format=torch.channels_last)
     steps_per_epoch = config.steps_per_epoch or max(1, len(train_set) // (config.p * config.k * dist_info.world_size))
-    total_steps = steps_per_epoch * config.epochs
-    optimizer, scheduler = build_optimizer(model, config, total_steps)
-    sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
-    generator = torch.Generator().manual_seed(config.seed + 1000 * dist_info.rank)
     triplet_loss = TripletLoss(config.margin, make_miner(config.miner, config.margin), soft=config.soft_margin)
-
+    batches = BatchSource(train_set, device, resident=device.type == "cuda")
     if config.init:
         init_state = torch.load(config.init, map_location=device, weights_only=False)
         model.load_state_dict(kept_weights(init_state))  # a checkpoint.pt with an EMA gives the EMA
+
+    checkpoint_path = out / "checkpoint.pt"
+    state = torch.load(checkpoint_path, map_location=device, weights_only=False) if checkpoint_path.exists() else None
+    epochs = config.epochs
+    if state is not None:
+        epochs = state.get("epochs", epochs)  # a fitted run resumes with the schedule it chose
+    elif config.fit_minutes:
+        epochs = fit_epochs(config, model, batches, train_set.labels, triplet_loss, device, steps_per_epoch,
+                            lambda m: validate(m, device, held, held_pairs, lfw))
+    optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * epochs)
+    sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
+    generator = torch.Generator().manual_seed(config.seed + 1000 * dist_info.rank)
     ema = make_ema(model, config.ema_decay)
 
     start_epoch, best, trained_seconds = 0, -1.0, 0.0
-    checkpoint_path = out / "checkpoint.pt"
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
@@ -201,11 +259,11 @@ def train(config: TrainConfig) -> dict:
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     if dist_info.is_main:
-        (out / "config.json").write_text(json.dumps({**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch}, indent=2))
+        (out / "config.json").write_text(json.dumps({**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch,
+                                                     "epochs_run": epochs}, indent=2))
         print(f"training on {device} ({dist_info.world_size} process(es)): {data_info}, {steps_per_epoch} steps/epoch", flush=True)
-    teacher_all = torch.from_numpy(train_set.teacher) if train_set.teacher is not None else None
     deadline = config.max_minutes * 60 if config.max_minutes else float("inf")
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, epochs):
         if trained_seconds >= deadline:
             print(f"time budget of {config.max_minutes} min spent; resume later with the same command", flush=True)
             break
@@ -213,9 +271,7 @@ def train(config: TrainConfig) -> dict:
         totals = np.zeros(5)
         for step in range(steps_per_epoch):
             index = sampler.batch()
-            images = augment(to_tensor(train_set.crops[index], device), generator)
-            labels = torch.from_numpy(train_set.labels[index]).to(device)
-            teacher = teacher_all[index].to(device) if teacher_all is not None else None
+            images, labels, teacher = batches(index, generator)
             result = train_step(train_model, images, labels, teacher, triplet_loss, config.teacher_weight, optimizer, device,
                                 config.amp, config.teacher_distance_weight)
             scheduler.step()
@@ -246,7 +302,7 @@ def train(config: TrainConfig) -> dict:
             save_checkpoint(out / "best.pt", model=shipped.state_dict(), tower=tower_config.to_dict(), epoch=epoch + 1, metrics=entry)
         save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         sampler=sampler.state(), generator=generator.get_state(), epoch=epoch + 1, best=best,
-                        trained_seconds=trained_seconds, tower=tower_config.to_dict(),
+                        trained_seconds=trained_seconds, tower=tower_config.to_dict(), epochs=epochs,
                         **({"ema": ema.state_dict()} if ema is not None else {}))
     if dist_info.world_size > 1:
         import torch.distributed as dist
@@ -257,7 +313,7 @@ def train(config: TrainConfig) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig(data="", out="")
-    parser.add_argument("data", help="prepared dataset (.npz from 'prepare')")
+    parser.add_argument("data", nargs="+", help="prepared dataset (.npz from 'prepare'), or the part files of a packed one")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, config.json")
     for name, value in asdict(defaults).items():
         if name in ("data", "out", "extra"):

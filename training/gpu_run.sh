@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The shipped encoder's GPU run, as sent to a lent GPU machine; tried on the CPU first
+# (DEVICE=cpu MINUTES=0.3 EXTRA="--p 8 --k 2 --limit-images 4000 --holdout-identities 50" bash training/gpu_run.sh train).
+#
+#   bash training/gpu_run.sh check   # environment, GPU embedding speed, a 20-step smoke run
+#   bash training/gpu_run.sh train   # three runs side by side on one GPU, each fitted to MINUTES
+#
+# Needs the packed training set in data/pack (python -m training pack ..., about 92 MiB of
+# WebP in two parts, so it can travel in two transfers) and nothing from ../shared. Results
+# land in $OUT: one tar per run (float16 best weights, log.jsonl, config.json, train.log) for
+# `python -m training export` on the CPU machine, which adds LFW View 1 and the CPU figures.
+set -uo pipefail
+OUT=${OUT:-runs/gpu}
+MINUTES=${MINUTES:-6.5}   # training time per run; each run is stopped hard 2 minutes later
+DEVICE=${DEVICE:-cuda}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+parts=(${PARTS:-data/pack/part-*.npz})  # PARTS: another glob, e.g. one part for a CPU try
+echo "packed parts here: ${parts[*]}"
+
+# The shipped recipe: batch-hard triplet (margin 0.2) + 2 x cosine to centred dlib encodings
+# + 20 x the relational distance term, EMA weights; P x K = 128 x 4 on a GPU.
+recipe=(--teacher packed --teacher-weight 2 --teacher-distance-weight 20 --ema-decay 0.999
+        --p 128 --k 4 --lr 2e-3 --warmup-steps 300 --threads 4 --device "$DEVICE")
+# shellcheck disable=SC2206  # EXTRA is flags, split on purpose (e.g. "--p 8 --k 2 --limit-images 4000" for a CPU try)
+recipe+=(${EXTRA:-})
+
+case ${1:-} in
+check)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
+  python -c "import torch, cv2, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'cv2', cv2.__version__, 'numpy', numpy.__version__)" | tee -a "$OUT/gpu.txt"
+  python benchmarks/bench_embed.py --crops "${parts[0]}" --repeats 10 2>&1 | tee "$OUT/bench_embed.txt"
+  python -m training train "${parts[0]}" "${recipe[@]}" --epochs 1 --steps-per-epoch 20 --out /tmp/smoke 2>&1 | tee "$OUT/smoke.txt"
+  ;;
+train)
+  runs=/tmp/faceapp-runs
+  mkdir -p "$runs"
+  limit=$(python -c "print(int($MINUTES * 60 + 120))")
+  launch() {  # name, then the run's own flags
+    local name=$1; shift
+    mkdir -p "$runs/$name"
+    timeout "$limit" python -m training train "${parts[@]}" "${recipe[@]}" --fit-minutes "$MINUTES" \
+      --max-minutes "$(python -c "print($MINUTES + 0.5)")" --out "$runs/$name" "$@" > "$runs/$name/train.log" 2>&1
+    echo "$name exited with $?" >> "$runs/$name/train.log"
+  }
+  launch scratch --seed 0 &                                               # the recipe from scratch
+  launch heavy --seed 1 --teacher-weight 4 --teacher-distance-weight 40 & # heavier distillation
+  launch finetune --seed 2 --init assets/faceapp-encoder.pt --lr 5e-4 --warmup-steps 100 &  # the shipped encoder, further
+  wait
+  for run in "$runs"/*/; do
+    name=$(basename "$run")
+    python - "$run" <<'EOF'
+import sys, torch
+from pathlib import Path
+run = Path(sys.argv[1])
+if (run / "best.pt").exists():  # float16 so that each run's tar stays under 16 MiB
+    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    state["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    torch.save(state, run / "best-fp16.pt")
+EOF
+    tar cf "$OUT/$name.tar" -C "$runs" --exclude='*/checkpoint.pt*' --exclude='*/best.pt' "$name"
+    tail -3 "$run/train.log"
+  done
+  ;;
+*)
+  echo "usage: bash training/gpu_run.sh check|train" >&2
+  exit 2
+  ;;
+esac
