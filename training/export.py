@@ -110,7 +110,10 @@ def training_stages(run_dir: Path, epoch: int | None) -> list[dict]:
 
 
 def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoint: str = "best.pt",
-           detector_model: str | None = None, extra: dict | None = None, benchmark: bool = True) -> dict:
+           detector_model: str | None = None, extra: dict | None = None, benchmark: bool = True,
+           val_pairs: str | None = None, val_images: str | None = None) -> dict:
+    """Weights + model card for a run. ``val_pairs``/``val_images`` add LFW View 1 to a run that
+    trained without it (a GPU machine has no LFW and no detector)."""
     from .train import TrainConfig, load_training_data, prepare_lfw
     from faceapp.evaluate import evaluate_pairs
 
@@ -120,6 +123,8 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config_data.items()})
     if detector_model:
         config.detector_model = detector_model
+    if val_pairs and val_images:
+        config.val_pairs, config.val_images = val_pairs, val_images
     state = torch.load(run_dir / checkpoint, map_location="cpu", weights_only=False)
     tower = TowerConfig.from_dict(state["tower"])
     trained = build_tower(tower)
@@ -172,7 +177,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
             "stages": training_stages(run_dir, state.get("epoch")),
             "optimiser": {"name": "AdamW", "lr": config.lr, "weight_decay": config.weight_decay,
                           "schedule": f"linear warm-up {config.warmup_steps} steps, cosine to 0",
-                          "batch": f"P x K = {config.p} x {config.k}", "epochs": epochs, "steps_per_epoch": steps,
+                          "batch": f"P x K = {config.p} x {config.k}", "epochs": epochs, "epochs_completed": history[-1]["epoch"] if history else 0, "steps_per_epoch": steps,
                           "amp": "bf16 autocast" if config.amp else "fp32"},
             "checkpoint": {"file": checkpoint, "epoch": state.get("epoch")},
             "history": history,
@@ -198,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="best.pt")
     parser.add_argument("--detector-model", help="YuNet .onnx for preparing the LFW View 1 pairs")
     parser.add_argument("--no-benchmark", action="store_true")
+    parser.add_argument("--val-pairs", help="LFW View 1 pairs file, where the run had none (e.g. trained on a GPU machine)")
+    parser.add_argument("--val-images", help="the folder of those pairs' images")
     args = parser.parse_args(argv)
-    card = export(args.run, args.out, args.name, args.checkpoint, args.detector_model, benchmark=not args.no_benchmark)
+    card = export(args.run, args.out, args.name, args.checkpoint, args.detector_model, benchmark=not args.no_benchmark,
+                  val_pairs=args.val_pairs, val_images=args.val_images)
     summary = {"model_id": card["model_id"], "thresholds": card["thresholds"]["by_far"],
                "calibration": card["thresholds"]["calibration"]["levels"], "rank1": card["thresholds"]["calibration"]["rank1"],
                "lfw_view1": card["benchmarks"]["lfw_view1"], "cpu": card["benchmarks"].get("cpu_ms_per_face")}

@@ -234,7 +234,8 @@ def train(config: TrainConfig) -> dict:
     state = torch.load(checkpoint_path, map_location=device, weights_only=False) if checkpoint_path.exists() else None
     epochs = config.epochs
     if state is not None:
-        epochs = state.get("epochs", epochs)  # a fitted run resumes with the schedule it chose
+        if config.fit_minutes:
+            epochs = state.get("epochs", epochs)  # a fitted run resumes with the schedule it chose
     elif config.fit_minutes:
         epochs = fit_epochs(config, model, batches, train_set.labels, triplet_loss, device, steps_per_epoch,
                             lambda m: validate(m, device, held, held_pairs, lfw))

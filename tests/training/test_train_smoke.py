@@ -126,3 +126,41 @@ def test_fine_tuning_with_ema_and_the_distance_term_starts_from_given_weights(
     assert stages[1]["init"] == str(first / "best.pt") and stages[1]["ema_decay"] == 0.99
     assert stages[0]["teacher_distance_weight"] == 0.0 and stages[1]["teacher_distance_weight"] == 5.0
     assert [len(stage["history"]) for stage in stages] == [1, 1]
+
+
+def test_fit_minutes_chooses_the_epochs_and_a_resume_keeps_them(tiny_prepared: dict, teacher_npz: Path, tmp_path: Path, capsys) -> None:
+    from training.pack import pack
+
+    parts = pack(tiny_prepared["arrays"], tmp_path / "pack", max_part_mib=0.05, teacher_file=teacher_npz)
+    assert len(parts) >= 2
+    run = tmp_path / "run"
+    config = tiny_config(tiny_prepared, teacher_npz, run, data=[str(p) for p in parts], teacher="packed",
+                         epochs=1000, fit_minutes=0.03)
+    train(config)
+    printed = capsys.readouterr().out
+    assert "fit: " in printed
+    chosen = json.loads((run / "config.json").read_text())["epochs_run"]
+    assert 1 <= chosen < 1000  # the budget, not --epochs, set the length
+    assert [entry["epoch"] for entry in read_log(run)] == list(range(1, chosen + 1))
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epochs"] == chosen
+    assert json.loads((run / "config.json").read_text())["data_info"]["prepared_images"] == 35  # both parts
+
+    # Run again: it resumes with the schedule it chose (done already) and times nothing.
+    train(config)
+    assert "fit: " not in capsys.readouterr().out
+    assert len(read_log(run)) == chosen
+
+
+def test_init_accepts_the_shipped_plain_state_dict(shipped_model_card: Path) -> None:
+    plain = torch.load(shipped_model_card.with_suffix(".pt"), weights_only=True)
+    assert kept_weights(plain) is plain
+    build_tower().load_state_dict(kept_weights(plain))
+
+
+def test_cpu_autocast_is_on_only_where_the_cpu_has_native_bf16() -> None:
+    from training.engine import autocast, cpu_has_fast_bf16
+
+    with autocast(torch.device("cpu"), True):
+        assert torch.is_autocast_enabled("cpu") == cpu_has_fast_bf16()
+    with autocast(torch.device("cpu"), False):
+        assert not torch.is_autocast_enabled("cpu")
