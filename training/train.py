@@ -10,13 +10,15 @@ otherwise; ``torchrun --nproc_per_node N`` trains with DistributedDataParallel. 
 writes ``checkpoint.pt`` (running the same command again resumes from it), appends a line to
 ``log.jsonl`` and keeps the best checkpoint (LFW View 1 where given, else held-out pairs).
 ``--fit-minutes M`` times a few steps first and picks the number of epochs that fits M minutes,
-so a lent GPU or a CPU session is used to its end with the schedule fully annealed.
+then re-plans from the real first epoch (validation included), so a lent GPU or a CPU session
+is used to its end with the schedule fully annealed.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import sys
@@ -89,8 +91,17 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int):
-    """AdamW without decay on norms/biases/PReLU, linear warm-up then cosine to zero."""
+@dataclass
+class SchedulePlan:
+    """The schedule's length, read at every step, so a fitted run can re-plan it mid-run."""
+
+    total_steps: int
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int | SchedulePlan):
+    """AdamW without decay on norms/biases/PReLU, linear warm-up then cosine to zero at
+    ``total_steps`` (a ``SchedulePlan`` may be changed later; the cosine follows it)."""
+    plan = total_steps if isinstance(total_steps, SchedulePlan) else SchedulePlan(total_steps)
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
@@ -101,7 +112,7 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: in
     def schedule(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+        progress = (step - config.warmup_steps) / max(1, plan.total_steps - config.warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
@@ -239,7 +250,8 @@ def train(config: TrainConfig) -> dict:
     elif config.fit_minutes:
         epochs = fit_epochs(config, model, batches, train_set.labels, triplet_loss, device, steps_per_epoch,
                             lambda m: validate(m, device, held, held_pairs, lfw))
-    optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * epochs)
+    plan = SchedulePlan(steps_per_epoch * epochs)
+    optimizer, scheduler = build_optimizer(model, config, plan)
     sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
     generator = torch.Generator().manual_seed(config.seed + 1000 * dist_info.rank)
     ema = make_ema(model, config.ema_decay)
@@ -259,12 +271,19 @@ def train(config: TrainConfig) -> dict:
     if dist_info.world_size > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
+    run_config = {**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch, "epochs_run": epochs}
     if dist_info.is_main:
-        (out / "config.json").write_text(json.dumps({**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch,
-                                                     "epochs_run": epochs}, indent=2))
+        (out / "config.json").write_text(json.dumps(run_config, indent=2))
         print(f"training on {device} ({dist_info.world_size} process(es)): {data_info}, {steps_per_epoch} steps/epoch", flush=True)
     deadline = config.max_minutes * 60 if config.max_minutes else float("inf")
-    for epoch in range(start_epoch, epochs):
+    # The calibration in fit_epochs can run under different contention than the run itself (other
+    # processes still starting on a shared GPU), so a fresh fitted run re-plans from its real first
+    # epoch. Only rank 0 validates, so with several processes the epoch times differ by rank: re-plan
+    # only when world_size == 1, keeping the ranks on one schedule.
+    refit = config.fit_minutes > 0 and state is None and dist_info.world_size == 1
+    for epoch in itertools.count(start_epoch):  # not range(): a refit changes `epochs`
+        if epoch >= epochs:
+            break
         if trained_seconds >= deadline:
             print(f"time budget of {config.max_minutes} min spent; resume later with the same command", flush=True)
             break
@@ -289,6 +308,14 @@ def train(config: TrainConfig) -> dict:
             continue
         shipped = ema.module if ema is not None else model  # the weights validated, kept and exported
         metrics = validate(shipped, device, held, held_pairs, lfw)
+        if refit and epoch == start_epoch:
+            measured = time.monotonic() - epoch_started
+            epochs = max(epoch + 1, int(config.fit_minutes * 60 / measured))
+            plan.total_steps = steps_per_epoch * epochs  # the cosine now anneals to zero at the new end
+            run_config["epochs_run"] = epochs
+            (out / "config.json").write_text(json.dumps(run_config, indent=2))
+            print(f"refit: epoch {epoch + 1} took {measured:.1f} s with validation -> {epochs} epochs in "
+                  f"{config.fit_minutes} min", flush=True)
         means = totals / steps_per_epoch
         entry = {"epoch": epoch + 1, "loss": means[0], "triplet": means[1], "teacher": means[2], "active_fraction": means[3],
                  "teacher_distance": means[4],
