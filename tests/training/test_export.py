@@ -86,11 +86,25 @@ def test_loaded_encoder_reproduces_the_training_model_within_fp16(exported: dict
     assert np.min(np.sum(got * expected, axis=1)) > 0.9999
 
 
+def test_the_onnx_copy_is_listed_checksummed_and_computes_the_same_encodings(exported: dict, tiny_prepared: dict) -> None:
+    onnx = exported["card"]["onnx"]
+    path = exported["out"] / onnx["file"]
+    assert onnx["file"] == "faceapp-encoder.onnx" and path.is_file()
+    assert onnx["sha256"] == file_sha256(path) and onnx["bytes"] == path.stat().st_size
+    crops = load_dataset(tiny_prepared["npz"])["crops"]
+    through_onnx = load_encoder(exported["card_path"], device="cpu", runtime="onnx")
+    through_torch = load_encoder(exported["card_path"], device="cpu", runtime="torch")
+    assert (through_onnx.runtime, through_torch.runtime) == ("onnx", "torch")
+    np.testing.assert_allclose(through_onnx.embed(crops), through_torch.embed(crops), atol=1e-5)
+    assert load_encoder(exported["card_path"], device="cpu").runtime == "onnx"  # the CPU default
+
+
 @pytest.fixture
 def card_copy(exported: dict, tmp_path: Path) -> tuple[Path, Path]:
-    """A private copy of the exported card and weights, free to damage."""
+    """A private copy of the exported card and weights (and ONNX copy), free to damage."""
     card = shutil.copy(exported["card_path"], tmp_path / "faceapp-encoder.json")
     weights = shutil.copy(exported["weights"], tmp_path / "faceapp-encoder.pt")
+    shutil.copy(exported["out"] / "faceapp-encoder.onnx", tmp_path / "faceapp-encoder.onnx")
     return Path(card), Path(weights)
 
 
@@ -107,6 +121,31 @@ def test_one_flipped_byte_in_the_weights_is_refused(card_copy: tuple[Path, Path]
     weights.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
         load_encoder(card, device="cpu")
+
+
+@pytest.mark.parametrize("runtime", ["auto", "torch", "onnx"])
+def test_a_damaged_onnx_copy_is_refused_whichever_runtime_is_asked_for(card_copy: tuple[Path, Path], runtime: str) -> None:
+    card, _ = card_copy
+    onnx = card.with_suffix(".onnx")
+    onnx.write_bytes(onnx.read_bytes()[:-100])
+    with pytest.raises(ModelError, match="ONNX model .* sha256"):
+        load_encoder(card, device="cpu", runtime=runtime)
+
+
+def test_an_unknown_runtime_is_refused(card_copy: tuple[Path, Path]) -> None:
+    card, _ = card_copy
+    with pytest.raises(ModelError, match="unknown runtime"):
+        load_encoder(card, device="cpu", runtime="tensorrt")
+
+
+def test_a_card_without_an_onnx_copy_runs_on_torch_and_refuses_runtime_onnx(card_copy: tuple[Path, Path]) -> None:
+    card, _ = card_copy
+    raw = json.loads(card.read_text())
+    del raw["onnx"]
+    card.write_text(json.dumps(raw))
+    assert load_encoder(card, device="cpu").runtime == "torch"
+    with pytest.raises(ModelError, match="runtime onnx needs"):
+        load_encoder(card, device="cpu", runtime="onnx")
 
 
 def test_a_damaged_card_is_refused(card_copy: tuple[Path, Path]) -> None:
