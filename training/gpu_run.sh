@@ -6,7 +6,8 @@
 #   bash training/gpu_run.sh train   # three runs side by side on one GPU, each fitted to MINUTES
 #
 # Needs the packed training set in data/pack (python -m training pack ..., about 92 MiB of
-# WebP in two parts, so it can travel in two transfers) and nothing from ../shared. Results
+# WebP in parts small enough to travel one per call beside the working tree) and nothing
+# from ../shared. Results
 # land in $OUT: one tar per run (float16 best weights, log.jsonl, config.json, train.log) for
 # `python -m training export` on the CPU machine, which adds LFW View 1 and the CPU figures.
 set -uo pipefail
