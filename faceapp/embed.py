@@ -90,7 +90,7 @@ def _check_file(path: Path, sha256: str, what: str) -> None:
     if not path.is_file():
         raise ModelError(f"{what} not found: {path}")
     if file_sha256(path) != sha256:
-        raise ModelError(f"{what} {path} do not match their model card's sha256: the file is damaged or from another model")
+        raise ModelError(f"{what} file {path} does not match the sha256 in its model card: the file is damaged or from another model")
 
 
 def pick_runtime(name: str, device: str, card: ModelCard) -> str:

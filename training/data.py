@@ -148,8 +148,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: int = 6) ->
     images = images.clone(memory_format=torch.contiguous_format)
     flip = torch.nonzero(rand(n) < 0.5).squeeze(1)
     images[flip] = images[flip].flip(3)
-    # Crop jitter: integer shifts of up to ``shift`` px from a reflect-padded batch (slicing
-    # is ~10x cheaper on a CPU than a batched affine warp, and alignment already fixes scale).
+    # Crop jitter: integer shifts of up to ``shift`` px from a reflect-padded batch (an index
+    # gather is far cheaper on a CPU than a batched affine warp, and alignment fixes scale).
     padded = F.pad(images, (shift, shift, shift, shift), mode="reflect")
     offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=generator).to(dev)
     # One gather for the whole batch (a per-image slicing loop costs a kernel per face on a GPU).
