@@ -297,7 +297,8 @@ class MainWindow(QMainWindow):
         self.model_status.setText(f"Model: {info.model_id}")
         self.model_status.setToolTip(f"distance threshold {fmt_distance(threshold)}")
         gpu = info.device.startswith("cuda")
-        self.device_status.setText(f"Device: {'GPU (' + info.device + ')' if gpu else 'CPU'}")
+        runtime = "ONNX Runtime" if info.runtime == "onnx" else "torch"
+        self.device_status.setText(f"Device: {'GPU (' + info.device + ')' if gpu else 'CPU'}, {runtime}")
         if info.detector_quality == "low":
             self.detector_status.setText(f"{WARN} Detector: {info.detector} (low quality fallback)")
             self.detector_status.setToolTip(

@@ -76,6 +76,7 @@ class PipelineInfo:
     thresholds: dict[str, float]
     default_level: str
     dim: int
+    runtime: str = "torch"  # "onnx": ONNX Runtime runs the encoder on the CPU
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> PipelineInfo:
@@ -89,6 +90,7 @@ class PipelineInfo:
             thresholds=dict(card.thresholds),
             default_level=card.default_level,
             dim=int(card.dim),
+            runtime=str(getattr(pipeline.encoder, "runtime", "torch")),
         )
 
 

@@ -31,6 +31,7 @@ def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos,
     window = make_window(videos[alice], prefs=GuiPrefs(loop=True, enroll_shots=3))
     assert window.model_status.text().endswith(window.state.info.model_id)
     assert "CPU" in window.device_status.text() and "yunet" in window.detector_status.text().lower()
+    assert window.device_status.text().endswith("ONNX Runtime")  # the shipped card's fast CPU path
 
     wizard = window.start_enroll()
     assert window.mode == "enroll"
