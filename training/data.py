@@ -31,19 +31,32 @@ def load_faceset(arrays: dict[str, np.ndarray]) -> FaceSet:
     return FaceSet(arrays["crops"], arrays["labels"].astype(np.int64), arrays["paths"])
 
 
+def teacher_rows(paths: np.ndarray, teacher_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher file's encodings joined to ``paths`` by provenance path: (N, D) float32
+    (zeros where a path has none) and the mask of paths that have one."""
+    with np.load(teacher_file, allow_pickle=False) as data:
+        index = {str(p): i for i, p in enumerate(data["paths"])}
+        encodings = data["encodings"].astype(np.float32)
+    rows = np.array([index.get(str(p), -1) for p in paths], dtype=np.int64)
+    found = rows >= 0
+    joined = np.zeros((len(paths), encodings.shape[1]), np.float32)
+    joined[found] = encodings[rows[found]]
+    return joined, found
+
+
+def _with_teacher(faces: FaceSet, encodings: np.ndarray, found: np.ndarray) -> tuple[FaceSet, int]:
+    """Keep the images that have a teacher encoding, with it; report how many were dropped."""
+    joined = faces.subset(np.nonzero(found)[0])
+    joined.teacher = encodings[found].astype(np.float32)
+    return joined, int((~found).sum())
+
+
 def attach_teacher(faces: FaceSet, teacher_file: Path) -> tuple[FaceSet, int]:
     """Join teacher encodings by provenance path; images without one are dropped.
 
     Returns the joined set and how many images had no teacher encoding.
     """
-    with np.load(teacher_file, allow_pickle=False) as data:
-        index = {str(p): i for i, p in enumerate(data["paths"])}
-        encodings = data["encodings"].astype(np.float32)
-    rows = np.array([index.get(str(p), -1) for p in faces.paths])
-    keep = rows >= 0
-    joined = faces.subset(np.nonzero(keep)[0])
-    joined.teacher = encodings[rows[keep]]
-    return joined, int((~keep).sum())
+    return _with_teacher(faces, *teacher_rows(faces.paths, teacher_file))
 
 
 PACKED_TEACHER = "packed"  # --teacher value: use the encodings packed with the data (training.pack)
@@ -54,10 +67,7 @@ def use_packed_teacher(faces: FaceSet, arrays: dict[str, np.ndarray]) -> tuple[F
     had none are dropped, as ``attach_teacher`` does. Returns the set and the dropped count."""
     if "teacher" not in arrays:
         raise ValueError("--teacher packed, but the data holds no teacher encodings: pack it with --teacher")
-    keep = arrays["has_teacher"].astype(bool)
-    joined = faces.subset(np.nonzero(keep)[0])
-    joined.teacher = arrays["teacher"][keep].astype(np.float32)
-    return joined, int((~keep).sum())
+    return _with_teacher(faces, arrays["teacher"], arrays["has_teacher"].astype(bool))
 
 
 def center_teacher(train: FaceSet, *others: FaceSet) -> np.ndarray:

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .data import teacher_rows
 from .prepare import load_dataset, save_dataset
 
 # Keys a packed part holds in place of "crops".
@@ -65,18 +66,6 @@ def unpack(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"crops": decode_crops(arrays[BLOB], arrays[OFFSETS]), **rest}
 
 
-def teacher_rows(paths: np.ndarray, teacher_file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Teacher encodings (float16) for each path and a mask of the paths that have one."""
-    with np.load(teacher_file, allow_pickle=False) as data:
-        index = {str(p): i for i, p in enumerate(data["paths"])}
-        encodings = data["encodings"].astype(np.float16)
-    rows = np.array([index.get(str(p), -1) for p in paths])
-    found = rows >= 0
-    teacher = np.zeros((len(paths), encodings.shape[1]), np.float16)
-    teacher[found] = encodings[rows[found]]
-    return teacher, found
-
-
 def split_parts(sizes: np.ndarray, max_bytes: int) -> list[np.ndarray]:
     """Consecutive index ranges whose sizes sum to at most ``max_bytes`` each (one item per
     part at least, so an oversized item still gets packed)."""
@@ -105,7 +94,8 @@ def pack(arrays: dict[str, np.ndarray], out: Path, quality: int = 75, max_part_m
     sizes = np.array([len(b) for b in encoded])
     per_image = {k: v[order] for k, v in arrays.items() if k not in ("crops", "identities")}
     if teacher_file is not None:
-        per_image["teacher"], per_image["has_teacher"] = teacher_rows(per_image["paths"], teacher_file)
+        encodings, per_image["has_teacher"] = teacher_rows(per_image["paths"], teacher_file)
+        per_image["teacher"] = encodings.astype(np.float16)  # as the teacher file stores them
     # Room for the per-image arrays (paths dominate) next to the image bytes.
     extra = sum(v.nbytes for v in per_image.values()) / max(n, 1)
     parts = split_parts(sizes + int(extra), int(max_part_mib * 2**20) - arrays["identities"].nbytes)
