@@ -6,6 +6,7 @@ shipped model is retrained and replaced.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from faceapp.align import align_face
-from faceapp.embed import Encoder, file_sha256, load_encoder, pick_device, read_card
+from faceapp.embed import Encoder, average_mirrors, file_sha256, load_encoder, pick_device, read_card, with_mirrors
 from faceapp.errors import ModelError
 from faceapp.images import load_image
 
@@ -101,3 +102,32 @@ def test_the_shipped_encoder_runs_on_onnx_runtime_on_a_cpu_and_agrees_with_torch
     assert encoder.runtime == "onnx"  # the fast path is the default on a CPU
     through_torch = load_encoder(shipped_model_card, device="cpu", runtime="torch")
     np.testing.assert_allclose(encoder.embed(lfw_crops), through_torch.embed(lfw_crops), atol=1e-5)
+
+
+def test_with_mirrors_appends_each_crop_mirrored_left_to_right() -> None:
+    crops = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+    doubled = with_mirrors(crops)
+    assert doubled.shape == (4, 4, 5, 3)
+    np.testing.assert_array_equal(doubled[:2], crops)
+    np.testing.assert_array_equal(doubled[2:, :, 0], crops[:, :, 4])  # first column <- last column
+    np.testing.assert_array_equal(doubled[2:, 0, :, 1], crops[:, 0, ::-1, 1])
+
+
+def test_average_mirrors_sums_each_faces_pair_and_normalises() -> None:
+    # Two faces: rows 0 and 1 are their encodings, rows 2 and 3 their mirror images'.
+    encodings = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]], np.float32)
+    averaged = average_mirrors(encodings)
+    np.testing.assert_allclose(averaged, [[np.sqrt(0.5), np.sqrt(0.5)], [0.0, 1.0]], atol=1e-6)
+
+
+def test_a_card_with_mirror_average_encodes_a_face_and_its_mirror_image_alike(
+    shipped_model_card: Path, lfw_crops: np.ndarray
+) -> None:
+    card = read_card(shipped_model_card)
+    averaging = Encoder(replace(card, mirror_average=True), device="cpu")
+    single = Encoder(replace(card, mirror_average=False), device="cpu")
+    mirrored = np.ascontiguousarray(lfw_crops[:, :, ::-1])
+    np.testing.assert_allclose(averaging.embed(mirrored), averaging.embed(lfw_crops), atol=1e-5)
+    assert not np.allclose(single.embed(mirrored), single.embed(lfw_crops), atol=1e-3)  # the network alone is not symmetric
+    # The averaged encoding is the normalised sum of the two single-pass encodings.
+    np.testing.assert_allclose(averaging.embed(lfw_crops), average_mirrors(single.embed(with_mirrors(lfw_crops))), atol=1e-5)

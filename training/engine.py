@@ -121,15 +121,21 @@ def kept_weights(state: dict) -> dict:
 
 
 @torch.inference_mode()
-def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch_size: int = 256, amp: bool = False) -> np.ndarray:
-    """(N, 112, 112, 3) uint8 crops -> (N, D) float32 unit encodings."""
+def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch_size: int = 256, amp: bool = False,
+                mirror_average: bool = False) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 crops -> (N, D) float32 unit encodings; with ``mirror_average``
+    exactly as the app computes them for a card that says so (faceapp.embed)."""
+    from faceapp.embed import average_mirrors, with_mirrors
+
     model.eval()
     out = []
     for start in range(0, len(crops), batch_size):
-        batch = to_tensor(crops[start : start + batch_size], device)
+        chunk = crops[start : start + batch_size]
+        batch = to_tensor(with_mirrors(chunk) if mirror_average else chunk, device)
         with autocast(device, amp):
-            out.append(model(batch).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 128), np.float32)
+            encodings = model(batch).float().cpu().numpy()
+        out.append(average_mirrors(encodings) if mirror_average else encodings)
+    return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
 
 
 def holdout_pairs(labels: np.ndarray, impostors_per_genuine: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -43,7 +43,8 @@ def test_export_writes_weights_and_a_card(exported: dict) -> None:
     sha = hashlib.sha256(exported["weights"].read_bytes()).hexdigest()
     assert weights["file"] == "faceapp-encoder.pt"
     assert weights["sha256"] == sha and weights["bytes"] == exported["weights"].stat().st_size
-    assert on_disk["model_id"] == f"faceapp-encoder-{sha[:12]}"
+    assert on_disk["model_id"] == f"faceapp-encoder-{sha[:12]}-mirror"  # the default: mirror image averaged in
+    assert on_disk["embedding"]["mirror_average"] is True
     assert on_disk["architecture"]["config"] == TowerConfig(**TINY_TOWER).to_dict()
     assert on_disk["embedding"]["dim"] == 128 and on_disk["input"]["size"] == 112
     assert on_disk["training"]["never_trained_on"].startswith("LFW")
@@ -79,7 +80,7 @@ def test_loaded_encoder_reproduces_the_training_model_within_fp16(exported: dict
     trained = build_tower(TowerConfig.from_dict(state["tower"]))
     trained.load_state_dict(state["model"])
     crops = load_dataset(tiny_prepared["npz"])["crops"]
-    expected = embed_crops(trained, crops, torch.device("cpu"))
+    expected = embed_crops(trained, crops, torch.device("cpu"), mirror_average=True)
     got = encoder.embed(crops)
     assert got.shape == expected.shape == (len(crops), 128) and got.dtype == np.float32
     assert np.abs(got - expected).max() < 2e-3
@@ -97,6 +98,23 @@ def test_the_onnx_copy_is_listed_checksummed_and_computes_the_same_encodings(exp
     assert (through_onnx.runtime, through_torch.runtime) == ("onnx", "torch")
     np.testing.assert_allclose(through_onnx.embed(crops), through_torch.embed(crops), atol=1e-5)
     assert load_encoder(exported["card_path"], device="cpu").runtime == "onnx"  # the CPU default
+
+
+def test_a_single_pass_export_has_its_own_id_and_the_network_alone_encodes(
+    exported: dict, tiny_prepared: dict, tmp_path: Path
+) -> None:
+    card = export(exported["run"], tmp_path, benchmark=False, mirror_average=False)
+    sha = file_sha256(tmp_path / "faceapp-encoder.pt")
+    assert card["model_id"] == f"faceapp-encoder-{sha[:12]}" != exported["card"]["model_id"]
+    assert card["embedding"]["mirror_average"] is False
+    state = torch.load(exported["run"] / "best.pt", weights_only=False)
+    trained = build_tower(TowerConfig.from_dict(state["tower"]))
+    trained.load_state_dict(state["model"])
+    crops = load_dataset(tiny_prepared["npz"])["crops"]
+    single = load_encoder(tmp_path / "faceapp-encoder.json", device="cpu").embed(crops)
+    assert np.abs(single - embed_crops(trained, crops, torch.device("cpu"))).max() < 2e-3
+    # Thresholds are calibrated on the encodings the card's app computes, so they differ.
+    assert card["thresholds"]["calibration"] != exported["card"]["thresholds"]["calibration"]
 
 
 @pytest.fixture
