@@ -19,9 +19,10 @@ mkdir -p "$OUT"
 parts=(${PARTS:-data/pack/part-*.npz})  # PARTS: another glob, e.g. one part for a CPU try
 echo "packed parts here: ${parts[*]}"
 
-# The base recipe (the "scratch" run): batch-hard triplet (margin 0.2) + 2 x cosine to centred
-# dlib encodings + 20 x the relational distance term, EMA weights; P x K = 128 x 4 on a GPU.
-# "heavy", the encoder that ships, doubles both teacher weights.
+# The base recipe (the "scratch" run, whose epoch 73 ships, exported with mirror-averaged
+# encodings): batch-hard triplet (margin 0.2) + 2 x cosine to centred dlib encodings + 20 x
+# the relational distance term, EMA weights; P x K = 128 x 4 on a GPU. "heavy" doubles both
+# teacher weights.
 recipe=(--teacher packed --teacher-weight 2 --teacher-distance-weight 20 --ema-decay 0.999
         --p 128 --k 4 --lr 2e-3 --warmup-steps 300 --threads 4 --device "$DEVICE")
 # shellcheck disable=SC2206  # EXTRA is flags, split on purpose (e.g. "--p 8 --k 2 --limit-images 4000" for a CPU try)
