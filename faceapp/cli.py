@@ -1,4 +1,4 @@
-"""``faceapp SUBCOMMAND ...``: enroll, verify, identify, import, people, evaluate, train, gui.
+"""``faceapp SUBCOMMAND ...``: enroll, verify, identify, import, people, reencode, evaluate, train, gui.
 
 The entry point builds one :class:`~faceapp.config.Settings` from the command line and passes
 plain values down. Heavy pieces load lazily: the encoder (torch) only for subcommands that
@@ -156,10 +156,16 @@ def _warn_stale(store: Store, model_id: str) -> None:
     if stale:
         total = sum(stale.values())
         models = ", ".join(sorted(stale))
+        without_crop = store.stale_without_crop(model_id)
+        if without_crop < total:
+            todo = f"run 'faceapp reencode' for the {total - without_crop} that kept their face crop"
+            if without_crop:
+                todo += f"; the other {without_crop} need their people enrolled again"
+        else:
+            todo = "enroll those people again (or run 'faceapp import')"
         _warn(
             f"{total} template{'s' if total != 1 else ''} in {store.path} were made by another model "
-            f"({models}) and need re-encoding: enroll those people again (or run 'faceapp import'); "
-            "they are not used for matching"
+            f"({models}) and are not used for matching: {todo}"
         )
 
 
@@ -203,13 +209,17 @@ def _encode_file(pipeline: Pipeline, path: Path, largest: bool) -> EncodedFace:
     return pipeline.encode_one(image, largest=largest, label=str(path))
 
 
-def _thumbnail(crop: np.ndarray) -> bytes:
-    import cv2
+def _kept_crops(faces: Sequence[EncodedFace]) -> list[bytes]:
+    """Each template's aligned crop, lossless, so a later model can re-encode it."""
+    from .images import encode_lossless
 
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
-    if not ok:  # pragma: no cover - a 112x112 uint8 crop always encodes
-        raise FaceAppError("cannot encode the thumbnail")
-    return data.tobytes()
+    return [encode_lossless(f.crop) for f in faces]
+
+
+def _thumbnail(crop: np.ndarray) -> bytes:
+    from .images import encode_jpeg
+
+    return encode_jpeg(crop, THUMBNAIL_QUALITY)
 
 
 def _face_json(face) -> dict:
@@ -328,6 +338,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
             sources=sources,
             qualities=[f.quality.value for f in faces],
             thumbnail=_thumbnail(best.crop),
+            crops=_kept_crops(faces),
         )
         info = store.person(name)
     verb = "enrolled" if own_id is None else "added to"
@@ -564,6 +575,7 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
                     sources=sources,
                     qualities=[f.quality.value for f in faces],
                     thumbnail=_thumbnail(best.crop),
+                    crops=_kept_crops(faces),
                 )
                 enrolled += 1
                 templates += len(faces)
@@ -632,6 +644,33 @@ def _people_delete(store: Store, args: argparse.Namespace) -> int:
             return EXIT_REJECTED
     removed = store.delete(info.name)
     _out(f"deleted {info.name} and {removed} template{'s' if removed != 1 else ''}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------
+# reencode
+
+
+def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
+    from .embed import load_encoder
+    from .reencode import reencode_store
+
+    with _open_existing_store(ctx) as store:
+        encoder = load_encoder(ctx.settings.model_path, ctx.settings.device)  # no detector needed
+        report = reencode_store(store, encoder)
+    plural = "s" if report.reencoded != 1 else ""
+    if report.reencoded:
+        _out(f"re-encoded {report.reencoded} template{plural} of {report.people} "
+             f"{'person' if report.people == 1 else 'people'} for {encoder.model_id} "
+             f"(made by {', '.join(report.from_models)})")
+    else:
+        _out(f"no template kept a face crop to re-encode: all usable templates are {encoder.model_id}'s")
+    if report.unreadable:
+        _warn(f"{report.unreadable} kept crop{'s' if report.unreadable != 1 else ''} could not be read and "
+              "were left as they were")
+    if report.without_crop:
+        _warn(f"{report.without_crop} template{'s' if report.without_crop != 1 else ''} of other models kept no "
+              "face crop (enrolled before faceapp kept them): enroll those people again")
     return EXIT_OK
 
 
@@ -824,6 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", metavar="NAME")
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    add("reencode", "re-encode templates of an earlier model with the current one, from their kept face crops")
+
     p = add("evaluate", "accuracy on an LFW-format pairs file (10-fold), ROC, TAR at FAR")
     p.add_argument("--pairs", required=True, metavar="FILE")
     p.add_argument("--images", required=True, metavar="DIR", help="folder of <Name>/<Name>_0001.jpg images")
@@ -894,6 +935,7 @@ COMMANDS = {
     "identify": cmd_identify,
     "import": cmd_import,
     "people": cmd_people,
+    "reencode": cmd_reencode,
     "evaluate": cmd_evaluate,
     "gui": cmd_gui,
 }

@@ -5,7 +5,9 @@ at once. Every sqlite3 error is turned into a StoreError that names the file and
 what to do, because a face database that is damaged, locked or from a newer version is
 something a user meets, not a programming error. Encodings are stored as little-endian
 float32 bytes (never pickles), tagged with the model that made them: templates from
-another model are never compared, only counted as stale.
+another model are never compared, only counted as stale. A template can keep the aligned
+face crop it was made from (lossless image bytes), so that a new model re-encodes it
+(``faceapp reencode``) instead of everyone enrolling again.
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ def validate_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class StoredCrop:
+    """A template made by another model, with the face crop it was made from."""
+
+    template_id: int
+    person_id: int
+    model_id: str
+    crop: bytes
+
+
+@dataclass(frozen=True)
 class PersonInfo:
     """One enrolled person as listed to the user; ``templates`` counts all models."""
 
@@ -128,7 +140,12 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+def _m2_template_crops(db: sqlite_utils.Database) -> None:
+    # NULL for templates enrolled before crops were kept: those cannot be re-encoded.
+    db.execute("ALTER TABLE templates ADD COLUMN crop BLOB")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -364,6 +381,7 @@ class Store:
         qualities: Sequence[float] | None = None,
         thumbnail: bytes | None = None,
         *,
+        crops: Sequence[bytes | None] | None = None,
         new_person: bool = False,
     ) -> int:
         """Add templates for ``name`` (creating the person if needed); returns the person id.
@@ -371,7 +389,8 @@ class Store:
         Everything — the person, all templates and the 'enroll' event — is one transaction,
         so a failure leaves the database exactly as it was. ``new_person`` refuses to add
         to someone already enrolled (an 'enroll' that should not merge two people). A
-        ``thumbnail`` replaces the stored one.
+        ``thumbnail`` replaces the stored one. ``crops`` (image bytes per template, see
+        faceapp.images.encode_lossless) let a later model re-encode the templates.
         """
         name = validate_name(name)
         if not isinstance(model_id, str) or not model_id.strip():
@@ -380,6 +399,10 @@ class Store:
         n, dim = enc.shape
         source_list = _per_row(sources, n, "sources")
         quality_list = _per_row(qualities, n, "qualities")
+        crop_list = _per_row(crops, n, "crops")
+        for crop in crop_list:
+            if crop is not None and not isinstance(crop, (bytes, bytearray, memoryview)):
+                raise StoreError(f"a template's crop must be image bytes, not {type(crop).__name__}")
         for q in quality_list:
             if q is not None and not math.isfinite(float(q)):
                 raise StoreError(f"template qualities must be finite numbers, got {q!r}")
@@ -402,19 +425,10 @@ class Store:
                 person_id, stored_name, decision = int(row[0]), str(row[1]), "added"
                 if thumbnail is not None:
                     conn.execute("UPDATE people SET thumbnail = ? WHERE id = ?", (bytes(thumbnail), person_id))
-            # Every template of a model has the same dim (enforced here), so one row tells it;
-            # "AND dim != ?" would make SQLite read every template of the model on each enroll.
-            known = conn.execute(
-                "SELECT dim FROM templates WHERE model_id = ? LIMIT 1", (model_id,)
-            ).fetchone()
-            if known is not None and int(known[0]) != dim:
-                raise StoreError(
-                    f"model {model_id!r} makes {known[0]}-D encodings but these are {dim}-D; "
-                    "they come from a different model"
-                )
+            self._check_model_dim(conn, model_id, dim)
             conn.executemany(
-                "INSERT INTO templates (person_id, model_id, dim, encoding, source, quality, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO templates (person_id, model_id, dim, encoding, source, quality, created_at, crop)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (
                         person_id,
@@ -424,6 +438,7 @@ class Store:
                         source_list[i],
                         None if quality_list[i] is None else float(quality_list[i]),
                         now,
+                        None if crop_list[i] is None else bytes(crop_list[i]),
                     )
                     for i in range(n)
                 ),
@@ -439,6 +454,17 @@ class Store:
                 source=distinct_sources.pop() if len(distinct_sources) == 1 else None,
             )
         return person_id
+
+    @staticmethod
+    def _check_model_dim(conn: sqlite3.Connection, model_id: str, dim: int) -> None:
+        # Every template of a model has the same dim (enforced here), so one row tells it;
+        # "AND dim != ?" would make SQLite read every template of the model on each write.
+        known = conn.execute("SELECT dim FROM templates WHERE model_id = ? LIMIT 1", (model_id,)).fetchone()
+        if known is not None and int(known[0]) != dim:
+            raise StoreError(
+                f"model {model_id!r} makes {known[0]}-D encodings but these are {dim}-D; "
+                "they come from a different model"
+            )
 
     def people(self) -> list[PersonInfo]:
         """Everyone enrolled, sorted by name (case-insensitively)."""
@@ -554,6 +580,46 @@ class Store:
                 (model_id,),
             ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    def stale_crops(self, model_id: str, after_id: int = 0, limit: int = 256) -> list[StoredCrop]:
+        """Up to ``limit`` templates of other models that kept their crop, by template id
+        after ``after_id``: one page of what :meth:`reencode` can bring up to ``model_id``."""
+        with self._errors():
+            rows = self.db.execute(
+                "SELECT id, person_id, model_id, crop FROM templates"
+                " WHERE model_id != ? AND crop IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+                (model_id, int(after_id), int(limit)),
+            ).fetchall()
+        return [StoredCrop(int(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+
+    def stale_without_crop(self, model_id: str) -> int:
+        """How many templates of other models kept no crop (enrolled before crops were kept)."""
+        with self._errors():
+            return int(self.db.execute(
+                "SELECT COUNT(*) FROM templates WHERE model_id != ? AND crop IS NULL", (model_id,)
+            ).fetchone()[0])
+
+    def reencode(self, model_id: str, template_ids: Sequence[int], encodings: np.ndarray) -> int:
+        """Replace templates' encodings with ``model_id``'s, in one transaction; returns how many.
+
+        Only templates still made by another model change (one re-encoded meanwhile by
+        another process, or deleted with its person, is skipped); each keeps its person,
+        source, quality and crop.
+        """
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise StoreError("reencode needs the model_id of the encoder that made the encodings")
+        enc = _check_encodings(encodings)
+        if len(template_ids) != len(enc):
+            raise StoreError(f"{len(template_ids)} template ids for {len(enc)} encodings")
+        with self._write() as conn:
+            self._check_model_dim(conn, model_id, enc.shape[1])
+            changed = 0
+            for template_id, row in zip(template_ids, enc):
+                changed += conn.execute(
+                    "UPDATE templates SET model_id = ?, dim = ?, encoding = ? WHERE id = ? AND model_id != ?",
+                    (model_id, enc.shape[1], row.tobytes(), int(template_id), model_id),
+                ).rowcount
+        return changed
 
     def templates_of(self, name: str, model_id: str) -> np.ndarray:
         """(K, D) float32 templates of one person for one model; K may be 0."""

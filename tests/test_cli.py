@@ -404,10 +404,60 @@ def test_templates_of_another_model_are_counted_and_never_compared(cli, db: Path
         store.enroll("Ghost", np.stack([probe, probe]), "an-older-model")
     result = cli("identify", enrolled.probe, "--json")
     assert result.code == 0
-    assert "2 templates" in result.err and "re-encoding" in result.err
+    assert "2 templates" in result.err and "enroll those people again" in result.err  # no crop kept: no reencode
     (face,) = result.json_lines()[0]["faces"]
     assert face["name"] == enrolled.name
     assert cli("verify", "Ghost", enrolled.probe).code == 2
+    result = cli("reencode")
+    assert result.code == 0 and "no template kept a face crop" in result.out
+    assert "2 templates of other models kept no face crop" in result.err
+
+
+@pytest.fixture
+def earlier_card(shipped_model_card: Path, tmp_path: Path) -> Path:
+    """The shipped weights as an earlier release might have used them: the other encoding
+    (with or without the mirror image) under another model id. Real weights, real encodings."""
+    raw = json.loads(shipped_model_card.read_text())
+    raw["model_id"] = "faceapp-encoder-earlier"
+    raw["embedding"]["mirror_average"] = not raw["embedding"].get("mirror_average", False)
+    folder = tmp_path / "earlier"
+    folder.mkdir()
+    for key in ("weights", "onnx"):
+        (folder / raw[key]["file"]).symlink_to(shipped_model_card.parent / raw[key]["file"])
+    (folder / shipped_model_card.name).write_text(json.dumps(raw))
+    return folder / shipped_model_card.name
+
+
+def test_enroll_keeps_each_templates_aligned_crop_losslessly(cli, db: Path, cast: Cast, library) -> None:
+    assert cli("enroll", cast.name, *cast.enroll).code == 0
+    with Store.open(db) as store:
+        kept = store.db.execute("SELECT crop FROM templates ORDER BY id").fetchall()
+    for (data,), photo in zip(kept, cast.enroll):
+        crop = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        np.testing.assert_array_equal(crop, library.encode_one(load_image(photo)).crop)
+
+
+def test_reencode_brings_an_earlier_models_templates_up_to_date(
+    cli, db: Path, cast: Cast, card, earlier_card: Path, library, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["--db", str(db), "--model", str(earlier_card), "enroll", cast.name, *map(str, cast.enroll)]) == 0
+    capsys.readouterr()
+    result = cli("identify", cast.probe, "--json")
+    assert "faceapp reencode" in result.err
+    assert result.json_lines()[0]["faces"][0]["name"] is None  # the earlier model's templates are not compared
+
+    result = cli("reencode")
+    assert result.code == 0, result.err
+    assert result.out.strip() == (f"re-encoded 2 templates of 1 person for {card.model_id} "
+                                  "(made by faceapp-encoder-earlier)")
+    with Store.open(db) as store:
+        assert store.stale_templates(card.model_id) == {}
+        templates = store.templates_of(cast.name, card.model_id)
+    expected = np.stack([library.encode_one(load_image(p)).encoding for p in cast.enroll])
+    np.testing.assert_allclose(templates, expected, atol=1e-5)  # as if enrolled again with this model
+    result = cli("identify", cast.probe, "--json")
+    assert result.err == "" and result.json_lines()[0]["faces"][0]["name"] == cast.name
+    assert cli("reencode").out.startswith("no template kept a face crop")  # nothing left to do
 
 
 # -- verify ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from faceapp.errors import FaceAppError, StoreError, UnknownPersonError
 from faceapp.match import identify
-from faceapp.store import SCHEMA_VERSION, PersonInfo, Store, validate_name
+from faceapp.store import MIGRATIONS, SCHEMA_VERSION, PersonInfo, Store, StoredCrop, validate_name
 
 DIM = 128
 MODEL = "faceapp-encoder-v1"
@@ -288,6 +288,51 @@ def test_gallery_of_a_model_without_templates_is_empty(store: Store) -> None:
     assert (m.name, m.accepted) == (None, False)
 
 
+def test_templates_keep_their_crop_and_stale_ones_are_listed_page_by_page(store: Store) -> None:
+    store.enroll("Alice", encodings(2), "old-model", crops=[b"alice-1", b"alice-2"])
+    bob = store.enroll("Bob", encodings(2, seed=1), "old-model", crops=[b"bob-1", None])  # one kept no crop
+    store.enroll("Carol", encodings(1, seed=2), MODEL, crops=[b"carol-1"])  # already the current model's
+    first = store.stale_crops(MODEL, limit=2)
+    assert [c.crop for c in first] == [b"alice-1", b"alice-2"]
+    rest = store.stale_crops(MODEL, after_id=first[-1].template_id, limit=2)
+    assert rest == [StoredCrop(rest[0].template_id, bob, "old-model", b"bob-1")]
+    assert store.stale_crops(MODEL, after_id=rest[-1].template_id) == []
+    assert store.stale_without_crop(MODEL) == 1
+    with pytest.raises(StoreError, match="crop must be image bytes"):
+        store.enroll("Dave", encodings(1), MODEL, crops=["not bytes"])
+    with pytest.raises(StoreError, match="crops has 1 entries for 2"):
+        store.enroll("Dave", encodings(2), MODEL, crops=[b"x"])
+
+
+def test_reencode_moves_templates_to_the_new_model_and_keeps_everything_else(store: Store, db_path: Path) -> None:
+    alice = store.enroll("Alice", encodings(2, dim=64), "old-model", sources=["a.jpg", "b.jpg"], qualities=[0.5, 0.9],
+                         crops=[b"c1", b"c2"])
+    ids = [c.template_id for c in store.stale_crops(MODEL)]
+    new = encodings(2, seed=7)
+    assert store.reencode(MODEL, ids, new) == 2
+    gallery = store.gallery(MODEL)
+    np.testing.assert_array_equal(gallery.encodings, new)
+    assert gallery.person_ids.tolist() == [alice, alice]
+    assert store.stale_templates(MODEL) == {} and store.stale_crops(MODEL) == []
+    rows = snapshot(db_path)["templates"]  # person, source, quality and crop are unchanged
+    assert [(r[1], r[3], r[5], r[6], r[8]) for r in rows] == [(alice, DIM, "a.jpg", 0.5, b"c1"), (alice, DIM, "b.jpg", 0.9, b"c2")]
+    assert store.reencode(MODEL, ids, new) == 0  # already the model's: nothing to change
+
+
+def test_reencode_refuses_bad_input_and_changes_nothing(store: Store, db_path: Path) -> None:
+    store.enroll("Alice", encodings(1), MODEL)
+    store.enroll("Bob", encodings(1, dim=64), "old-model", crops=[b"c"])
+    ids = [c.template_id for c in store.stale_crops(MODEL)]
+    before = snapshot(db_path)
+    with pytest.raises(StoreError, match="makes 128-D encodings but these are 64-D"):
+        store.reencode(MODEL, ids, encodings(1, dim=64))
+    with pytest.raises(StoreError, match="2 template ids for 1 encodings"):
+        store.reencode(MODEL, ids * 2, encodings(1))
+    with pytest.raises(StoreError, match="not L2-normalised"):
+        store.reencode(MODEL, ids, encodings(1) * 2)
+    assert snapshot(db_path) == before
+
+
 # -- events ----------------------------------------------------------------------------
 
 
@@ -327,6 +372,25 @@ def test_a_version_0_database_without_tables_is_upgraded(db_path: Path) -> None:
         s.enroll("Alice", encodings(1), MODEL)
     with Store.open(db_path) as s:  # reopening an up-to-date database changes nothing
         assert s.person("Alice").templates == 1
+
+
+def test_a_version_1_database_is_upgraded_and_its_templates_kept_without_a_crop(db_path: Path) -> None:
+    import sqlite_utils
+
+    db_path.parent.mkdir(parents=True)
+    db = sqlite_utils.Database(db_path)
+    MIGRATIONS[0](db)  # the schema as the first release made it
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO people (id, name, name_key) VALUES (1, 'Alice', 'alice')")
+    db.execute("INSERT INTO templates (person_id, model_id, dim, encoding) VALUES (1, 'old-model', ?, ?)",
+               (DIM, encodings(1)[0].tobytes()))
+    db.conn.commit()
+    db.conn.close()
+    with Store.open(db_path, create=False) as s:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert s.person("Alice").templates == 1
+        assert s.stale_without_crop(MODEL) == 1 and s.stale_crops(MODEL) == []
+        np.testing.assert_array_equal(s.templates_of("Alice", "old-model"), encodings(1))
 
 
 def test_a_database_from_a_newer_faceapp_is_refused_untouched(db_path: Path) -> None:

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -53,14 +52,6 @@ def rgb_to_pixmap(image: np.ndarray, side: int | None = None) -> QPixmap:
     if side:
         pixmap = pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     return pixmap
-
-
-def encode_thumbnail(crop: np.ndarray, quality: int = 90) -> bytes:
-    """JPEG bytes of an RGB face crop (what the database keeps as a person's thumbnail)."""
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("cannot encode the thumbnail")
-    return data.tobytes()
 
 
 class MessageBar(QWidget):

@@ -27,12 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import ModelError, StoreError
-from ..images import IMAGE_SUFFIXES, load_image
+from ..images import IMAGE_SUFFIXES, encode_jpeg, encode_lossless, load_image
 from ..match import identify_many
 from ..pipeline import EncodedFace, Pipeline
 from ..store import name_key, validate_name
 from ..types import FrameResult
-from .common import NO, OK, WARN, encode_thumbnail, fmt_distance, rgb_to_pixmap, status_icon
+from .common import NO, OK, WARN, fmt_distance, rgb_to_pixmap, status_icon
 from .decisions import EnrollCapture, Shot
 from .state import AppState
 from .video_view import FaceLabel
@@ -334,7 +334,8 @@ class EnrollWizard(QWizard):
             return False
         thumbnail = None
         if self.state.prefs.keep_thumbnails:
-            thumbnail = encode_thumbnail(max(shots, key=lambda s: s.quality).crop)
+            thumbnail = encode_jpeg(max(shots, key=lambda s: s.quality).crop)
+        crops = [encode_lossless(s.crop) for s in shots] if self.state.prefs.keep_face_crops else None
         try:
             store.enroll(
                 self.name,
@@ -343,6 +344,7 @@ class EnrollWizard(QWizard):
                 sources=[s.source for s in shots],
                 qualities=[s.quality for s in shots],
                 thumbnail=thumbnail,
+                crops=crops,
             )
         except StoreError as exc:
             page.error.setText(f"{NO} Cannot save: {exc}")

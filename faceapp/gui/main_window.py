@@ -317,17 +317,52 @@ class MainWindow(QMainWindow):
             return
         try:
             stale = self.state.store.stale_templates(info.model_id)
+            without_crop = self.state.store.stale_without_crop(info.model_id) if stale else 0
         except StoreError:
             return
-        if stale:
-            count = sum(stale.values())
-            self.messages.show_message(
-                "stale", "warning",
-                f"{count} template{'s' if count != 1 else ''} were made by another model ({', '.join(stale)}) and "
-                "cannot be compared: add photos of those people again (People tab).",
-            )
-        else:
+        if not stale:
             self.messages.clear("stale")
+            return
+        count = sum(stale.values())
+        text = (f"{count} template{'s' if count != 1 else ''} were made by another model ({', '.join(stale)}) and "
+                "cannot be compared: ")
+        if without_crop == count:
+            text += "add photos of those people again (People tab)."
+            self.messages.show_message("stale", "warning", text)
+            return
+        text += f"{count - without_crop} kept their face crop and can be re-encoded"
+        text += f"; add photos of the people of the other {without_crop} again." if without_crop else "."
+        self.messages.show_message("stale", "warning", text, [("Re-encode", self.reencode_templates)])
+
+    def reencode_templates(self) -> None:
+        """Re-encode the templates that kept their crop with the loaded model, off the GUI thread
+        (its own database connection and encoder); the result replaces the warning."""
+        from ..embed import load_encoder
+        from ..reencode import reencode_store
+        from ..store import Store
+
+        settings = self.settings
+        self.messages.show_message("stale", "info", "Re-encoding templates with the current model…")
+
+        def work():
+            with Store.open(settings.db_path, create=False) as store:
+                return reencode_store(store, load_encoder(settings.model_path, settings.device))
+
+        run_in_background(work, self._on_reencoded, self)
+
+    def _on_reencoded(self, result) -> None:
+        if isinstance(result, Exception):
+            self.messages.show_message("stale", "error", f"Re-encoding stopped: {result}. Templates re-encoded before "
+                                       "that keep their new encodings; the others are unchanged.")
+            return
+        people = "person" if result.people == 1 else "people"
+        text = f"Re-encoded {result.reencoded} template{'s' if result.reencoded != 1 else ''} of {result.people} {people}."
+        if result.unreadable:
+            text += f" {result.unreadable} kept crop{'s' if result.unreadable != 1 else ''} could not be read and stay as they were."
+        self.messages.show_message("reencode", "info", text)
+        self.state.changed_people()
+        if self.state.info is not None:
+            self._warn_stale(self.state.info)  # clears the warning, or says who must enroll again
 
     def _on_pipeline_failed(self, text: str) -> None:
         self.state.info = None

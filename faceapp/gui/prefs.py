@@ -33,6 +33,7 @@ class GuiPrefs:
     model_path: str = ""  # "" = the entry point's (shipped) model
     db_path: str = ""  # "" = the entry point's database
     keep_thumbnails: bool = True
+    keep_face_crops: bool = True  # each template's aligned crop, so a new model can re-encode it
     enroll_shots: int = 5
     verify_window: int = 7
     verify_needed: int = 5
@@ -56,6 +57,7 @@ _KEYS = {
     "model_path": "model/path",
     "db_path": "database/path",
     "keep_thumbnails": "privacy/keep_thumbnails",
+    "keep_face_crops": "privacy/keep_face_crops",
     "enroll_shots": "enroll/shots",
     "verify_window": "verify/window",
     "verify_needed": "verify/needed",

@@ -91,6 +91,8 @@ class SettingsDialog(QDialog):
         browse_db.clicked.connect(lambda: self._browse(self.db_path, "Database", folder=False, save=True))
         self.keep_thumbnails = QCheckBox("Keep a face thumbnail of each enrolled person")
         self.keep_thumbnails.setChecked(prefs.keep_thumbnails)
+        self.keep_face_crops = QCheckBox("Keep each enrolled face crop, so a new model can re-encode it")
+        self.keep_face_crops.setChecked(prefs.keep_face_crops)
 
         self.shots = self._spin(prefs.enroll_shots, 1, 50)
         self.window = self._spin(prefs.verify_window, 1, 50)
@@ -118,6 +120,7 @@ class SettingsDialog(QDialog):
         form.addRow("Model card:", _path_row(self.model_path, browse_model))
         form.addRow("Database:", _path_row(self.db_path, browse_db))
         form.addRow("", self.keep_thumbnails)
+        form.addRow("", self.keep_face_crops)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -177,6 +180,7 @@ class SettingsDialog(QDialog):
                 model_path=self.model_path.text().strip(),
                 db_path=self.db_path.text().strip(),
                 keep_thumbnails=self.keep_thumbnails.isChecked(),
+                keep_face_crops=self.keep_face_crops.isChecked(),
                 enroll_shots=self.shots.value(),
                 verify_window=self.window.value(),
                 verify_needed=self.needed.value(),

@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWizard
@@ -50,6 +51,7 @@ def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos,
 
     person = window.state.store.person("Alice Example")
     assert person.templates == 2 and person.has_thumbnail
+    assert window.state.store.stale_crops("a-later-model") != []  # crops kept (the default) for re-encoding
     assert window.people_panel.names() == ["Alice Example"]
     assert any(e["kind"] == "enroll" and e["name"] == "Alice Example" for e in events(window))
     assert window.events_panel.rows()[0][1] == "enroll"
@@ -75,7 +77,7 @@ def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face
     not_an_image.write_text("not an image")
     no_face = tmp_path / "wall.png"
     cv2.imwrite(str(no_face), (cv2.randu(cv2.UMat(200, 200, cv2.CV_8UC3), 0, 0).get() + 120))
-    window = make_window(None, prefs=GuiPrefs(keep_thumbnails=False))  # no source, and no camera here
+    window = make_window(None, prefs=GuiPrefs(keep_thumbnails=False, keep_face_crops=False))  # no source, no camera
     assert "No camera found" in window.messages.text("source")
     assert "Open video file…" in window.messages.buttons("source")
 
@@ -97,6 +99,7 @@ def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face
     qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
     bob_info = window.state.store.person("Bob")
     assert bob_info.templates == 2 and not bob_info.has_thumbnail  # thumbnails switched off
+    assert window.state.store.stale_without_crop("a-later-model") == 2  # and so were the kept crops
 
     # The same face under another name: the review page warns that it matches Bob.
     wizard = window.start_enroll(from_camera=False)
@@ -271,3 +274,29 @@ def test_low_quality_detector_is_flagged(make_window, gui_pipeline) -> None:
 
     window = make_window(None, pipeline_factory=lambda s: Pipeline(HaarDetector(), gui_pipeline.encoder))
     assert "low quality" in window.detector_status.text() and window.detector_status.text().startswith("\u26a0")
+
+
+def test_templates_of_an_earlier_model_are_re_encoded_from_their_crops_on_request(
+    make_window, gui_settings, gui_pipeline, good_photos, people, qtbot
+) -> None:
+    from faceapp.images import encode_lossless, load_image
+    from faceapp.store import Store
+
+    photos = good_photos[people[0]][:2]
+    faces = [gui_pipeline.encode_one(load_image(p)) for p in photos]
+    with Store.open(gui_settings.db_path) as store:  # as an earlier release would have enrolled them
+        store.enroll("Carol", np.stack([f.encoding for f in faces]), "faceapp-encoder-earlier",
+                     crops=[encode_lossless(f.crop) for f in faces])
+        store.enroll("Dan", faces[0].encoding[None], "faceapp-encoder-earlier")  # kept no crop
+    window = make_window(None)
+    text = window.messages.text("stale")
+    assert "3 templates were made by another model (faceapp-encoder-earlier)" in text
+    assert "2 kept their face crop and can be re-encoded" in text and "other 1 again" in text
+    assert window.messages.buttons("stale") == ["Re-encode"]
+
+    window.reencode_templates()
+    qtbot.waitUntil(lambda: window.messages.text("reencode") != "", timeout=WAIT_MS)
+    assert window.messages.text("reencode") == "Re-encoded 2 templates of 1 person."
+    assert window.state.usable_templates(window.state.store.person("Carol").id) == 2
+    assert "add photos of those people again" in window.messages.text("stale")  # Dan's template had no crop
+    assert window.messages.buttons("stale") == []

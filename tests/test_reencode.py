@@ -1,0 +1,88 @@
+"""Specification of faceapp.reencode: templates of an earlier model brought up to the current
+one from the face crops they kept, page by page, with damaged crops left alone.
+
+The store is a real SQLite file, the crops are aligned LFW faces and the encoder is the shipped
+one; the "earlier model" is only a model id, since what is checked is where the encodings go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceapp.align import align_face
+from faceapp.embed import Encoder, load_encoder
+from faceapp.errors import ImageError
+from faceapp.images import encode_jpeg, encode_lossless, load_image
+from faceapp.reencode import decode_crop, reencode_store
+from faceapp.store import Store
+
+PHOTOS = [("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Aaron_Guiel", 1)]
+EARLIER = "faceapp-encoder-earlier"
+
+
+@pytest.fixture(scope="module")
+def encoder(shipped_model_card: Path) -> Encoder:
+    return load_encoder(shipped_model_card, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def crops(lfw_dir: Path, yunet_detector) -> np.ndarray:
+    out = []
+    for name, number in PHOTOS:
+        image = load_image(lfw_dir / name / f"{name}_{number:04d}.jpg")
+        out.append(align_face(image, yunet_detector.detect(image)[0].landmarks))
+    return np.stack(out)
+
+
+def unit(n: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, 128)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_kept_crops_are_re_encoded_page_by_page_exactly_as_the_current_model_encodes_them(
+    tmp_path: Path, encoder: Encoder, crops: np.ndarray
+) -> None:
+    with Store.open(tmp_path / "faceapp.db") as store:
+        gul = store.enroll("Abdullah Gul", unit(2, 0), EARLIER, crops=[encode_lossless(c) for c in crops[:2]])
+        store.enroll("Aaron Guiel", unit(1, 1), EARLIER, crops=[encode_lossless(crops[2])])
+        store.enroll("Old Timer", unit(1, 2), EARLIER)  # enrolled before crops were kept
+        pages: list[int] = []
+        report = reencode_store(store, encoder, progress=pages.append, page_size=2)
+        gallery = store.gallery(encoder.model_id)
+        assert store.stale_templates(encoder.model_id) == {EARLIER: 1}
+    assert (report.reencoded, report.people, report.from_models) == (3, 2, (EARLIER,))
+    assert (report.unreadable, report.without_crop) == (0, 1)
+    assert pages == [2, 3]  # one call per page, with the running total
+    np.testing.assert_allclose(gallery.encodings, encoder.embed(crops), atol=1e-6)
+    assert gallery.person_ids.tolist()[:2] == [gul, gul]
+
+
+def test_an_unreadable_or_wrongly_sized_crop_is_counted_and_its_template_left_as_it_was(
+    tmp_path: Path, encoder: Encoder, crops: np.ndarray
+) -> None:
+    with Store.open(tmp_path / "faceapp.db") as store:
+        store.enroll("Broken", unit(2, 0), EARLIER, crops=[b"not an image", encode_lossless(crops[0][:50, :50])])
+        store.enroll("Fine", unit(1, 1), EARLIER, crops=[encode_jpeg(crops[1], 95)])  # any image format decodes
+        report = reencode_store(store, encoder)
+        np.testing.assert_array_equal(store.templates_of("Broken", EARLIER), unit(2, 0))
+        assert len(store.templates_of("Fine", encoder.model_id)) == 1
+    assert (report.reencoded, report.unreadable, report.without_crop) == (1, 2, 0)
+
+
+def test_decode_crop_names_what_is_wrong() -> None:
+    with pytest.raises(ImageError, match="not a readable image"):
+        decode_crop(b"\x89PNG garbage", 112)
+    with pytest.raises(ImageError, match="50x40, not the model's 112x112"):
+        decode_crop(encode_lossless(np.zeros((40, 50, 3), np.uint8)), 112)
+    crop = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(decode_crop(encode_lossless(crop), 112), crop)  # lossless, as stored
+
+
+def test_a_store_with_nothing_stale_has_nothing_to_do(tmp_path: Path, encoder: Encoder, crops: np.ndarray) -> None:
+    with Store.open(tmp_path / "faceapp.db") as store:
+        store.enroll("Current", encoder.embed(crops[:1]), encoder.model_id, crops=[encode_lossless(crops[0])])
+        report = reencode_store(store, encoder)
+    assert (report.reencoded, report.people, report.from_models, report.without_crop) == (0, 0, (), 0)
