@@ -9,6 +9,7 @@ The public API is a handful of verbs over numpy arrays, one per pipeline stage::
     encoder = faceapp.load_encoder(model_card_path)      # the shipped tower
     encodings = encoder.embed(crop[None])                # (1, 128) unit vectors
     faceapp.identify(encodings[0], gallery, threshold)   # Match(name, distance, accepted)
+    faceapp.reencode_store(store, encoder)               # an earlier model's templates, from kept crops
 
 Names are imported lazily so that ``import faceapp`` stays cheap (no torch, no Qt).
 """
@@ -33,6 +34,7 @@ _EXPORTS = {
     "distances": "match",
     "Gallery": "match",
     "Store": "store",
+    "reencode_store": "reencode",
     "open_source": "camera",
     "Pipeline": "pipeline",
     "open_pipeline": "pipeline",

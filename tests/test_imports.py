@@ -29,7 +29,7 @@ def test_import_faceapp_loads_neither_torch_nor_qt() -> None:
     assert not loaded["PySide6"], "import faceapp must not import PySide6"
 
 
-@pytest.mark.parametrize("module", ["faceapp.pipeline", "faceapp.cli", "faceapp.store", "faceapp.match", "faceapp.camera"])
+@pytest.mark.parametrize("module", ["faceapp.pipeline", "faceapp.cli", "faceapp.store", "faceapp.match", "faceapp.camera", "faceapp.reencode"])
 def test_core_modules_do_not_load_qt(module: str) -> None:
     assert not loaded_after(f"import faceapp, {module}")["PySide6"], f"{module} must not import PySide6"
 
