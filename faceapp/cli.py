@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import statistics
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -355,25 +354,30 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError("verify needs exactly one of PATH or --camera SRC")
     if args.frames < 1:
         raise CLIError("--frames must be at least 1")
+    if args.window is not None and args.window < args.frames:
+        raise CLIError(f"--window must be at least --frames ({args.frames}), got {args.window}")
     with _open_existing_store(ctx) as store:
         person = store.person(args.name)  # unknown name: exit 2 before loading the model
         pipeline = ctx.pipeline()
         _warn_stale(store, pipeline.model_id)
         gallery = store.gallery(pipeline.model_id)
+        consistent = True
         if args.path:
             path = Path(args.path).expanduser()
             face = _encode_file(pipeline, path, args.largest)
             match = pipeline.verify(face.encoding, gallery, person.id)
             accepted, distance, source, frames = match.accepted, match.distance, str(path), 1
+            decision = "accepted" if accepted else "rejected"
         else:
-            accepted, distance, source, frames = _verify_live(pipeline, gallery, person.id, args.camera, args.frames)
-        decision = "accepted" if accepted else "rejected"
+            outcome, source = _verify_live(pipeline, gallery, person, args.camera, args.frames, args.window)
+            accepted, distance, frames, consistent = outcome.accepted, outcome.distance, outcome.frames, outcome.consistent
+            decision = outcome.decision
         store.log_event("verify", person_id=person.id, name=person.name, decision=decision, distance=distance, source=source)
     threshold = pipeline.threshold
     if args.json:
         obj = {"name": person.name, "accepted": bool(accepted), "distance": round(float(distance), 6), "threshold": threshold}
         if args.camera:
-            obj["frames"] = frames
+            obj.update(frames=frames, consistent=consistent)
         _json_line(obj)
     else:
         sign = "<=" if accepted else ">"
@@ -382,31 +386,36 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK if accepted else EXIT_REJECTED
 
 
-def _verify_live(pipeline: Pipeline, gallery, person_id: int, source_spec: str, needed: int) -> tuple[bool, float, str, int]:
-    """Verify the largest face over several frames: the first decision seen in ``needed`` frames
-    wins; if neither gets there within the frame budget, the majority of the faces seen decides."""
+def _verify_live(pipeline: Pipeline, gallery, person, source_spec: str, needed: int, window: int | None):
+    """Verify the largest face over several frames by the GUI's rule (faceapp.verification):
+    ``needed`` agreeing frames among the last ``window`` decide; frames without a face do not
+    count; a source that runs out or a frame budget spent first means rejected as inconsistent."""
     from .camera import open_source
+    from .verification import VerifyDecider
 
+    window = needed + 2 if window is None else window
     budget = VERIFY_FRAME_BUDGET * needed
-    accepted: list[float] = []
-    rejected: list[float] = []
-    read = 0
+    decider = VerifyDecider(window=window, needed=needed, lockout_s=0.0, max_frames=budget)  # one attempt: no lockout
+    decider.start(person.name, person.id)
+    outcome, read, seen = None, 0, 0
     with open_source(source_spec) as source:
         label = source.describe()
         for frame in source:
             read += 1
             faces = pipeline.find_faces(frame.image, still=frame.path is not None)
+            distance = None
             if faces:
+                seen += 1
                 face = pipeline.encode(frame.image, faces[:1])[0]
-                match = pipeline.verify(face.encoding, gallery, person_id)
-                (accepted if match.accepted else rejected).append(match.distance)
-            if len(accepted) >= needed or len(rejected) >= needed or read >= budget:
+                distance = pipeline.verify(face.encoding, gallery, person.id).distance
+            outcome = decider.add(distance, pipeline.threshold)
+            if outcome is not None or read >= budget:
                 break
-    seen = len(accepted) + len(rejected)
-    if seen < needed:
-        raise NoFaceError(f"{label}: a face was seen in only {seen} of {read} frames; {needed} are needed")
-    ok = len(accepted) > len(rejected)
-    return ok, statistics.median(accepted if ok else rejected), label, seen
+    if outcome is None:
+        if seen < needed:
+            raise NoFaceError(f"{label}: a face was seen in only {seen} of {read} frames; {needed} are needed")
+        outcome = decider.conclude(pipeline.threshold)
+    return outcome, label
 
 
 # ---------------------------------------------------------------------------------------
@@ -835,7 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("path", nargs="?", metavar="PATH", help="a photo")
     p.add_argument("--camera", metavar="SRC", help="verify from a live source instead of a photo")
-    p.add_argument("--frames", type=int, default=5, metavar="N", help="consistent frames needed with --camera (default 5)")
+    p.add_argument("--frames", type=int, default=5, metavar="N", help="agreeing frames needed with --camera (default 5)")
+    p.add_argument("--window", type=int, metavar="W", help="...among the last W frames with a face (default N + 2)")
     p.add_argument("--largest", action="store_true", help="use the largest face of a photo that shows several")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

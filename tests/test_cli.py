@@ -519,6 +519,22 @@ def test_verify_from_a_camera_needs_consistent_frames(cli, enrolled: Cast, tmp_p
     assert result.code == 2 and "0 of 8 frames" in result.err
 
 
+def test_verify_from_a_camera_rejects_a_stranger_and_frames_that_never_agree(cli, db: Path, enrolled: Cast, tmp_path: Path) -> None:
+    stranger = write_video(tmp_path / "stranger.avi", [enrolled.stranger], repeats=8)
+    result = cli("verify", enrolled.name, "--camera", stranger, "--frames", 3, "--json")
+    assert result.code == 1
+    assert json.loads(result.out) | {"distance": None, "threshold": None} == {
+        "name": enrolled.name, "accepted": False, "distance": None, "threshold": None, "frames": 3, "consistent": True}
+
+    # Two frames of the person, two of the stranger, then the video ends: 3 agreeing were needed.
+    mixed = write_video(tmp_path / "mixed.avi", [enrolled.probe, enrolled.stranger], repeats=2)
+    result = cli("verify", enrolled.name, "--camera", mixed, "--frames", 3)
+    assert result.code == 1 and result.out.startswith("rejected (inconsistent frames): not " + enrolled.name)
+    with Store.open(db) as store:  # the log says why, as the GUI's does
+        assert store.events(limit=1)[0]["decision"] == "rejected (inconsistent frames)"
+    assert cli("verify", enrolled.name, "--camera", mixed, "--frames", 3, "--window", 2).code == 2  # window < frames
+
+
 # -- import ----------------------------------------------------------------------------------------------------
 
 

@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPush
 from ..errors import UnknownPersonError
 from ..match import verify
 from ..types import FrameResult
+from ..verification import VerifyDecider, VerifyOutcome
 from .common import LOCK, NO, OK, WARN, fmt_distance, status_icon
-from .decisions import VerifyDecider, VerifyOutcome
 from .prefs import GuiPrefs
 from .state import AppState
 from .video_view import FaceLabel
