@@ -1,0 +1,222 @@
+"""What every subcommand shares: output and logging helpers, the Context (settings plus
+the lazily loaded pipeline and store), the stale-template warning and photo encoding."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import FaceAppError, ImageError
+
+if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
+    from ..pipeline import EncodedFace, Pipeline
+    from ..store import Store
+
+PROG = "faceapp"
+EXIT_OK, EXIT_REJECTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# --camera enrollment: shots must be this many frames apart (not near-duplicates), and we give
+# up after this many frames per requested shot.
+SHOT_MIN_GAP = 3
+SHOT_FRAME_BUDGET = 30
+# --camera verification looks at up to this many frames per required consistent frame.
+VERIFY_FRAME_BUDGET = 10
+THUMBNAIL_QUALITY = 90
+
+# Global options: name -> add_argument keywords (added to the main parser and every
+# subparser, with SUPPRESS defaults so they work before or after the subcommand).
+GLOBAL_VALUE_OPTIONS = ("--db", "--model", "--detector-model", "--device", "--threshold", "--far")
+
+
+class CLIError(FaceAppError):
+    """A usage problem found by a subcommand (bad path, conflicting options, ...)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Output helpers
+
+
+def out(text: str = "") -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+def err(text: str) -> None:
+    print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+
+def warn(text: str) -> None:
+    err(f"warning: {text}")
+
+
+def json_line(obj: Any) -> None:
+    out(json.dumps(obj, ensure_ascii=False))
+
+
+def distance_or_none(value: float) -> float | None:
+    """JSON has no infinity: an empty gallery's distance (inf) is written as null."""
+    return round(float(value), 6) if math.isfinite(value) else None
+
+
+def fmt_distance(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "-"
+
+
+class _StderrHandler(logging.Handler):
+    """Writes log records to whatever ``sys.stderr`` is *now* (tests swap it between calls)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # pragma: no cover - logging must never break a command
+            self.handleError(record)
+
+
+@contextmanager
+def logging_to_stderr(verbose: int) -> Iterator[None]:
+    """faceapp's log records on stderr for the duration of one command.
+
+    The handler is removed again afterwards and propagation is left alone, so calling
+    ``main()`` from a program (or a test) leaves its logging configuration as it was.
+    """
+    logger = logging.getLogger("faceapp")
+    handler = _StderrHandler()
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+# ---------------------------------------------------------------------------------------
+# The context every subcommand gets: settings plus lazily loaded pipeline and store.
+
+
+@dataclass
+class Context:
+    settings: Settings
+    verbose: int = 0
+    _pipeline: Pipeline | None = field(default=None, repr=False)
+
+    def pipeline(self) -> Pipeline:
+        """Detector + encoder, loaded on first use (this is what imports torch)."""
+        if self._pipeline is None:
+            from ..pipeline import open_pipeline
+
+            s = self.settings
+            self._pipeline = open_pipeline(
+                s.model_path, s.detector_model, s.device, s.threshold, s.detection_score, s.max_detect_side
+            )
+            detector = self._pipeline.detector
+            if getattr(detector, "quality", "high") != "high":
+                warn(f"using the {detector.name} face detector: fewer faces found, rougher alignment")
+            logging.getLogger("faceapp.cli").info(
+                "model %s, threshold %.4f, detector %s",
+                self._pipeline.model_id,
+                self._pipeline.threshold,
+                detector.name,
+            )
+        return self._pipeline
+
+    def open_store(self, create: bool) -> Store:
+        from ..store import Store
+
+        return Store.open(self.settings.db_path, create=create)
+
+
+def warn_stale(store: Store, model_id: str) -> None:
+    stale = store.stale_templates(model_id)
+    if stale:
+        total = sum(stale.values())
+        models = ", ".join(sorted(stale))
+        without_crop = store.stale_without_crop(model_id)
+        if without_crop < total:
+            todo = f"run 'faceapp reencode' for the {total - without_crop} that kept their face crop"
+            if without_crop:
+                todo += f"; the other {without_crop} need their people enrolled again"
+        else:
+            todo = "enroll those people again (or run 'faceapp import')"
+        warn(
+            f"{total} template{'s' if total != 1 else ''} in {store.path} were made by another model "
+            f"({models}) and are not used for matching: {todo}"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def collect_image_paths(paths: Sequence[str]) -> list[Path]:
+    """Image files named directly or found in the given folders, in order, without repeats."""
+    from ..images import list_images
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            try:
+                images = list_images(path)
+            except OSError as exc:
+                raise CLIError(f"{path}: cannot read the folder ({exc.strerror or exc})") from None
+            if not images:
+                raise CLIError(f"{path}: the folder holds no images")
+            found.extend(images)
+        elif path.exists():
+            found.append(path)  # load_image says clearly what is wrong with a non-image
+        else:
+            raise ImageError(f"{path}: no such file")
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for path in found:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def encode_file(pipeline: Pipeline, path: Path, largest: bool) -> EncodedFace:
+    from ..images import load_image
+
+    image = load_image(path)
+    return pipeline.encode_one(image, largest=largest, label=str(path))
+
+
+def kept_crops(faces: Sequence[EncodedFace]) -> list[bytes]:
+    """Each template's aligned crop, lossless, so a later model can re-encode it."""
+    from ..images import encode_lossless
+
+    return [encode_lossless(f.crop) for f in faces]
+
+
+def thumbnail(crop: np.ndarray) -> bytes:
+    from ..images import encode_jpeg
+
+    return encode_jpeg(crop, THUMBNAIL_QUALITY)
+
+
+def face_json(face) -> dict:
+    return {
+        "box": face.detection.int_box(),
+        "name": face.match.name,
+        "distance": distance_or_none(face.match.distance),
+    }
+
+
+def open_existing_store(ctx: Context) -> Store:
+    return ctx.open_store(create=False)

@@ -1,0 +1,231 @@
+"""The entry point: argument parsing, settings from the command line, dispatch and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import FaceAppError
+
+from .common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    GLOBAL_VALUE_OPTIONS,
+    PROG,
+    CLIError,
+    Context,
+    logging_to_stderr,
+)
+from .enroll import cmd_enroll, cmd_import
+from .evaluate import cmd_evaluate
+from .manage import cmd_people, cmd_reencode
+from .recognise import cmd_identify, cmd_verify
+
+
+# ---------------------------------------------------------------------------------------
+# gui and train
+
+
+def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        from ..gui.app import run_gui
+    except ImportError as exc:
+        raise FaceAppError(
+            f"the GUI is not available ({exc}); install faceapp with PySide6, or use the subcommands "
+            f"(see '{PROG} --help')"
+        ) from None
+    return int(run_gui(ctx.settings, getattr(args, "source", None)) or 0)
+
+
+def _run_training(argv: list[str]) -> int:
+    try:
+        from training.__main__ import main as training_main
+    except ImportError as exc:
+        raise FaceAppError(f"the training package is not available ({exc}); run from a source checkout") from None
+    return int(training_main(argv) or 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Argument parsing
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("global options (before or after the subcommand)")
+    S = argparse.SUPPRESS
+    group.add_argument("--db", type=Path, default=S, metavar="FILE", help="the database (default: the user data folder)")
+    group.add_argument("--model", type=Path, default=S, metavar="CARD.json", help="encoder model card (default: the shipped model)")
+    group.add_argument("--detector-model", type=Path, default=S, metavar="ONNX", help="YuNet face detector .onnx file")
+    group.add_argument("--device", choices=("cpu", "cuda", "auto"), default=S, help="where the encoder runs (default auto)")
+    group.add_argument("--threshold", type=float, default=S, metavar="FLOAT", help="accept distances up to this (overrides the card)")
+    group.add_argument("--far", default=S, metavar="LEVEL", help="use the card's threshold for this false-accept rate, e.g. 0.001")
+    group.add_argument("-v", "--verbose", action="count", default=S, help="more messages (repeat for debug)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Local face verification (1:1) and recognition (1:N). Without a subcommand, opens the GUI.",
+    )
+    _add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _add_global_options(p)
+        return p
+
+    p = add("enroll", "enroll a person from photos (each must show exactly one face) and/or a camera")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images")
+    p.add_argument("--largest", action="store_true", help="use the largest face of photos that show several")
+    p.add_argument("--camera", metavar="SRC", help="also take shots from a camera index, stream URL or video file")
+    p.add_argument("--shots", type=int, default=5, metavar="N", help="how many camera shots (default 5)")
+
+    p = add("verify", "is this NAME? exit 0 accepted, 1 rejected, 2 error")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("path", nargs="?", metavar="PATH", help="a photo")
+    p.add_argument("--camera", metavar="SRC", help="verify from a live source instead of a photo")
+    p.add_argument("--frames", type=int, default=5, metavar="N", help="agreeing frames needed with --camera (default 5)")
+    p.add_argument("--window", type=int, metavar="W", help="...among the last W frames with a face (default N + 2)")
+    p.add_argument("--largest", action="store_true", help="use the largest face of a photo that shows several")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("identify", "who is in these photos / this video? (JSON lines with --json)")
+    p.add_argument("path", nargs="?", metavar="PATH", help="an image, a folder of images or a video file")
+    p.add_argument("--camera", metavar="SRC", help="a camera index, stream URL, video file or folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per image or frame")
+    p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop a video or camera after N frames")
+
+    p = add("import", "bulk-enroll a folder of per-person subfolders (resumable)")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--largest", action="store_true", help="use the largest face of photos that show several")
+
+    p = add("people", "list, rename or delete enrolled people")
+    people = p.add_subparsers(dest="people_command", metavar="ACTION")
+    q = people.add_parser("list", help="everyone enrolled")
+    _add_global_options(q)
+    q.add_argument("--json", action="store_true")
+    q = people.add_parser("rename", help="rename a person")
+    _add_global_options(q)
+    q.add_argument("old", metavar="OLD")
+    q.add_argument("new", metavar="NEW")
+    q = people.add_parser("delete", help="delete a person and their templates")
+    _add_global_options(q)
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    add("reencode", "re-encode templates of an earlier model with the current one, from their kept face crops")
+
+    p = add("evaluate", "accuracy on an LFW-format pairs file (10-fold), ROC, TAR at FAR")
+    p.add_argument("--pairs", required=True, metavar="FILE")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of <Name>/<Name>_0001.jpg images")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--roc", metavar="FILE", help="write the ROC curve as .csv (far,tar,threshold) or .png")
+
+    add("train", "train or export the encoder (same as 'python -m training ...')")
+
+    p = add("gui", "open the app window")
+    p.add_argument("--source", metavar="SRC", help="camera index, stream URL, video file or folder to start with")
+    return parser
+
+
+def _split_train(argv: list[str]) -> list[str] | None:
+    """The arguments after 'train' when that is the subcommand (passed through untouched)."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in GLOBAL_VALUE_OPTIONS:
+            i += 2
+            continue
+        if token.startswith("-"):
+            i += 1
+            continue
+        return argv[i + 1 :] if token == "train" else None
+    return None
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    threshold = getattr(args, "threshold", None)
+    far = getattr(args, "far", None)
+    if threshold is not None and far is not None:
+        raise CLIError("give --threshold or --far, not both")
+    if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+        raise CLIError(f"--threshold must be a number >= 0, got {threshold}")
+    settings = Settings.defaults(
+        db_path=getattr(args, "db", None),
+        model_path=getattr(args, "model", None),
+        detector_model=getattr(args, "detector_model", None),
+        device=getattr(args, "device", None),
+        threshold=threshold,
+    )
+    if far is not None:
+        from dataclasses import replace
+
+        from ..embed import read_card
+
+        card = read_card(settings.model_path)
+        settings = replace(settings, threshold=_threshold_for_far(card.thresholds, far))
+    return settings
+
+
+def _threshold_for_far(thresholds: dict[str, float], level: str) -> float:
+    levels = ", ".join(sorted(thresholds, key=float, reverse=True))
+    try:
+        wanted = float(level)
+    except ValueError:
+        raise CLIError(f"--far {level}: not a number; the model card has {levels}") from None
+    for key, value in thresholds.items():
+        if math.isclose(float(key), wanted, rel_tol=1e-9):
+            return float(value)
+    raise CLIError(f"--far {level}: the model card has no threshold for it; it has {levels}")
+
+
+COMMANDS = {
+    "enroll": cmd_enroll,
+    "verify": cmd_verify,
+    "identify": cmd_identify,
+    "import": cmd_import,
+    "people": cmd_people,
+    "reencode": cmd_reencode,
+    "evaluate": cmd_evaluate,
+    "gui": cmd_gui,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        train_args = _split_train(argv)
+        if train_args is not None:
+            return _run_training(train_args)
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+            return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
+        verbose = getattr(args, "verbose", 0) or 0
+        with logging_to_stderr(verbose):
+            ctx = Context(_settings_from(args), verbose)
+            return COMMANDS[args.command or "gui"](ctx, args)
+    except FaceAppError as exc:
+        message = " ".join(str(exc).splitlines()) or type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. 'faceapp identify ... | head': stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
