@@ -15,6 +15,7 @@ APP_NAME = "faceapp"
 DETECTOR_ENV = "FACEAPP_DETECTOR_MODEL"
 DB_ENV = "FACEAPP_DB"
 MODEL_ENV = "FACEAPP_MODEL"
+THREADS_ENV = "FACEAPP_THREADS"
 
 
 def default_data_dir() -> Path:
@@ -36,6 +37,13 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "assets" / "faceapp-encoder.json"
 
 
+def default_threads() -> int | None:
+    """FACEAPP_THREADS as a positive int, or None (one thread per core). A bad value is ignored
+    here and reported where the entry point validates it."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an entry point decides; the core receives it, never reads env vars itself."""
@@ -47,8 +55,9 @@ class Settings:
     threshold: float | None = None  # None: the model card's default threshold
     detection_score: float = 0.6
     max_detect_side: int = 640  # frames are downscaled to this before detection, for speed
+    threads: int | None = None  # CPU threads for detection and the encoder; None: one per core
 
     @classmethod
     def defaults(cls, **overrides) -> "Settings":
-        base = cls(db_path=default_db_path(), model_path=default_model_path())
+        base = cls(db_path=default_db_path(), model_path=default_model_path(), threads=default_threads())
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})

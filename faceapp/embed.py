@@ -129,7 +129,10 @@ def pick_runtime(name: str, device: str, card: ModelCard) -> str:
 class Encoder:
     """The loaded tower. ``embed(crops)`` maps (N, 112, 112, 3) uint8 RGB to (N, dim) unit float32."""
 
-    def __init__(self, card: ModelCard, device: str = "auto", batch_size: int = 64, runtime: str = "auto") -> None:
+    def __init__(self, card: ModelCard, device: str = "auto", batch_size: int = 64, runtime: str = "auto",
+                 threads: int | None = None) -> None:
+        """``threads``: CPU threads for inference (None: torch's default, one per core). torch's
+        setting is process-wide, so the torch runtime changes it for the whole process."""
         import torch
 
         from .model import TowerConfig, build_tower
@@ -145,8 +148,10 @@ class Encoder:
         self._torch = torch
         self._model = self._session = None
         if self.runtime == "onnx":
-            self._session = _onnx_session(card.onnx_path, torch.get_num_threads())
+            self._session = _onnx_session(card.onnx_path, threads or torch.get_num_threads())
             return
+        if threads:
+            torch.set_num_threads(threads)
         try:
             state = torch.load(card.weights_path, map_location="cpu", weights_only=True)
             model = build_tower(TowerConfig.from_dict(card.tower))
@@ -207,6 +212,6 @@ def _onnx_session(path: Path, threads: int):
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from None
 
 
-def load_encoder(model_path: str | Path, device: str = "auto", runtime: str = "auto") -> Encoder:
+def load_encoder(model_path: str | Path, device: str = "auto", runtime: str = "auto", threads: int | None = None) -> Encoder:
     """Read the card at ``model_path`` (or next to the weights file) and load the encoder."""
-    return Encoder(read_card(model_path), device, runtime=runtime)
+    return Encoder(read_card(model_path), device, runtime=runtime, threads=threads)

@@ -108,7 +108,13 @@ def open_pipeline(
     threshold: float | None = None,
     detection_score: float = 0.6,
     max_detect_side: int = 640,
+    threads: int | None = None,
 ) -> Pipeline:
-    """Load the detector and encoder named by these settings values."""
+    """Load the detector and encoder named by these settings values. ``threads`` caps OpenCV's
+    threads (process-wide) and the encoder's; None leaves one per core."""
+    if threads:
+        import cv2
+
+        cv2.setNumThreads(threads)
     detector = load_detector(detector_model, detection_score, max_detect_side)
-    return Pipeline(detector, load_encoder(model_path, device), threshold)
+    return Pipeline(detector, load_encoder(model_path, device, threads=threads), threshold)

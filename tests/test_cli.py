@@ -800,6 +800,27 @@ def test_the_gui_is_launched_lazily_with_the_settings(monkeypatch: pytest.Monkey
     assert "GUI is not available" in capsys.readouterr().err
 
 
+def test_threads_come_from_the_option_or_the_environment_and_bad_values_are_refused(
+    cli, enrolled: Cast, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    previous = cv2.getNumThreads()
+    try:
+        result = cli("--threads", 1, "identify", enrolled.probe, "--json")
+        assert result.code == 0 and result.json_lines()[0]["faces"][0]["name"] == enrolled.name
+        assert cv2.getNumThreads() == 1  # detection and alignment were capped too
+    finally:
+        cv2.setNumThreads(previous)
+    result = cli("--threads", 0, "people", "list")
+    assert result.code == 2 and "--threads must be at least 1" in result.err
+    monkeypatch.setenv("FACEAPP_THREADS", "lots")
+    result = cli("people", "list")
+    assert result.code == 2 and "FACEAPP_THREADS='lots'" in result.err
+    monkeypatch.setenv("FACEAPP_THREADS", "3")
+    from faceapp.config import Settings
+
+    assert Settings.defaults().threads == 3 and Settings.defaults(threads=2).threads == 2
+
+
 def test_train_passes_its_arguments_through(monkeypatch: pytest.MonkeyPatch) -> None:
     import training.__main__ as training_main
 

@@ -131,3 +131,9 @@ def test_a_card_with_mirror_average_encodes_a_face_and_its_mirror_image_alike(
     assert not np.allclose(single.embed(mirrored), single.embed(lfw_crops), atol=1e-3)  # the network alone is not symmetric
     # The averaged encoding is the normalised sum of the two single-pass encodings.
     np.testing.assert_allclose(averaging.embed(lfw_crops), average_mirrors(single.embed(with_mirrors(lfw_crops))), atol=1e-5)
+
+
+def test_the_thread_count_is_passed_to_onnx_runtime(shipped_model_card: Path, encoder: Encoder) -> None:
+    one = Encoder(read_card(shipped_model_card), device="cpu", threads=1)
+    assert one._session.get_session_options().intra_op_num_threads == 1
+    assert encoder._session.get_session_options().intra_op_num_threads == torch.get_num_threads()  # the default

@@ -35,7 +35,7 @@ THUMBNAIL_QUALITY = 90
 
 # Global options: name -> add_argument keywords (added to the main parser and every
 # subparser, with SUPPRESS defaults so they work before or after the subcommand).
-GLOBAL_VALUE_OPTIONS = ("--db", "--model", "--detector-model", "--device", "--threshold", "--far")
+GLOBAL_VALUE_OPTIONS = ("--db", "--model", "--detector-model", "--device", "--threshold", "--far", "--threads")
 
 
 class CLIError(FaceAppError):
@@ -120,7 +120,7 @@ class Context:
 
             s = self.settings
             self._pipeline = open_pipeline(
-                s.model_path, s.detector_model, s.device, s.threshold, s.detection_score, s.max_detect_side
+                s.model_path, s.detector_model, s.device, s.threshold, s.detection_score, s.max_detect_side, s.threads
             )
             detector = self._pipeline.detector
             if getattr(detector, "quality", "high") != "high":

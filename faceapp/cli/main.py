@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import Settings
+from ..config import THREADS_ENV, Settings, default_threads
 from ..errors import FaceAppError
 
 from .common import (
@@ -62,6 +62,8 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", choices=("cpu", "cuda", "auto"), default=S, help="where the encoder runs (default auto)")
     group.add_argument("--threshold", type=float, default=S, metavar="FLOAT", help="accept distances up to this (overrides the card)")
     group.add_argument("--far", default=S, metavar="LEVEL", help="use the card's threshold for this false-accept rate, e.g. 0.001")
+    group.add_argument("--threads", type=int, default=S, metavar="N",
+                       help="CPU threads for detection and the encoder (default: $FACEAPP_THREADS, else one per core)")
     group.add_argument("-v", "--verbose", action="count", default=S, help="more messages (repeat for debug)")
 
 
@@ -155,12 +157,19 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         raise CLIError("give --threshold or --far, not both")
     if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
         raise CLIError(f"--threshold must be a number >= 0, got {threshold}")
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise CLIError(f"--threads must be at least 1, got {threads}")
+    raw_env = os.environ.get(THREADS_ENV, "").strip()
+    if threads is None and raw_env and default_threads() is None:
+        raise CLIError(f"{THREADS_ENV}={raw_env!r}: must be a whole number of threads, at least 1")
     settings = Settings.defaults(
         db_path=getattr(args, "db", None),
         model_path=getattr(args, "model", None),
         detector_model=getattr(args, "detector_model", None),
         device=getattr(args, "device", None),
         threshold=threshold,
+        threads=threads,
     )
     if far is not None:
         from dataclasses import replace

@@ -93,7 +93,7 @@ def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
     from ..reencode import reencode_store
 
     with open_existing_store(ctx) as store:
-        encoder = load_encoder(ctx.settings.model_path, ctx.settings.device)  # no detector needed
+        encoder = load_encoder(ctx.settings.model_path, ctx.settings.device, threads=ctx.settings.threads)  # no detector
         report = reencode_store(store, encoder)
     plural = "s" if report.reencoded != 1 else ""
     if report.reencoded:

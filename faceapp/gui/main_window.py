@@ -346,7 +346,7 @@ class MainWindow(QMainWindow):
 
         def work():
             with Store.open(settings.db_path, create=False) as store:
-                return reencode_store(store, load_encoder(settings.model_path, settings.device))
+                return reencode_store(store, load_encoder(settings.model_path, settings.device, threads=settings.threads))
 
         run_in_background(work, self._on_reencoded, self)
 

@@ -46,6 +46,7 @@ def default_pipeline_factory(settings: Settings) -> Pipeline:
         settings.threshold,
         settings.detection_score,
         settings.max_detect_side,
+        settings.threads,
     )
 
 
