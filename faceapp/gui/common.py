@@ -81,7 +81,9 @@ class MessageBar(QWidget):
         prefix = {"warning": WARN + " ", "error": NO + " "}.get(kind, "")
         self._label.setText(prefix + text)
         self._icon.setPixmap(status_icon(kind).pixmap(20, 20))
-        for button in self._buttons:
+        for button in self._buttons:  # hidden now: deleteLater waits for the event loop
+            self._layout.removeWidget(button)
+            button.hide()
             button.deleteLater()
         self._buttons = []
         for caption, callback in actions or []:

@@ -324,7 +324,7 @@ class MainWindow(QMainWindow):
             self.messages.clear("stale")
             return
         count = sum(stale.values())
-        text = (f"{count} template{'s' if count != 1 else ''} were made by another model ({', '.join(stale)}) and "
+        text = (f"{count} template{'s were' if count != 1 else ' was'} made by another model ({', '.join(stale)}) and "
                 "cannot be compared: ")
         if without_crop == count:
             text += "add photos of those people again (People tab)."

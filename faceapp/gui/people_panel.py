@@ -71,7 +71,7 @@ class PeoplePanel(QWidget):
         text = f"{person.name}\n{person.templates} template{'s' if person.templates != 1 else ''}"
         if self.state.info is not None and usable < person.templates:
             stale = person.templates - usable
-            text += f"  ({WARN} {stale} from another model, not used: re-encode or add photos again)"
+            text += f"  ({WARN} {stale} from another model: not used)"
         return text
 
     def _icon(self, person: PersonInfo) -> QIcon:

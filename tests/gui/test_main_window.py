@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox, QWizard
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QPushButton, QWizard
 
 from faceapp.camera import open_source
 from faceapp.gui.common import fmt_distance
@@ -298,5 +298,7 @@ def test_templates_of_an_earlier_model_are_re_encoded_from_their_crops_on_reques
     qtbot.waitUntil(lambda: window.messages.text("reencode") != "", timeout=WAIT_MS)
     assert window.messages.text("reencode") == "Re-encoded 2 templates of 1 person."
     assert window.state.usable_templates(window.state.store.person("Carol").id) == 2
-    assert "add photos of those people again" in window.messages.text("stale")  # Dan's template had no crop
+    assert "1 template was made by another model" in window.messages.text("stale")  # Dan's: no crop kept
+    assert "add photos of those people again" in window.messages.text("stale")
     assert window.messages.buttons("stale") == []
+    assert not [b for b in window.findChildren(QPushButton) if b.text() == "Re-encode" and b.isVisible()]
