@@ -88,6 +88,7 @@ class TrainConfig:
     limit_images: int = 0  # 0: all; for smoke runs
     init: str | None = None  # start from these weights (best.pt or checkpoint.pt) with a fresh optimiser and schedule
     ema_decay: float = 0.0  # >0: validate and keep an exponential moving average of the weights
+    val_mirror: bool = True  # validate on mirror-averaged encodings, as export ships them (--no-val-mirror: single pass)
     extra: dict = field(default_factory=dict)
 
 
@@ -165,16 +166,20 @@ def prepare_lfw(config: TrainConfig):
     return pairs, crops, failures
 
 
-def validate(model, device, held: FaceSet, held_pairs, lfw) -> dict:
+def validate(model, device, held: FaceSet, held_pairs, lfw, mirror: bool = False) -> dict:
+    """Held-out pair accuracy (and LFW View 1 where given), on the encodings the app will
+    compute: mirror-averaged when ``mirror``, as ``export`` ships by default."""
     from faceapp.evaluate import evaluate_pairs
+
+    def encode(crops: np.ndarray) -> np.ndarray:
+        return embed_crops(model, crops, device, mirror_average=mirror)
 
     result = {}
     if len(held):
-        encodings = embed_crops(model, held.crops, device)
-        result["holdout_accuracy"] = pair_accuracy(encodings, *held_pairs)
+        result["holdout_accuracy"] = pair_accuracy(encode(held.crops), *held_pairs)
     if lfw is not None:
         pairs, crops, failures = lfw
-        report = evaluate_pairs(pairs, crops, lambda c: embed_crops(model, c, device), len(failures))
+        report = evaluate_pairs(pairs, crops, encode, len(failures))
         result.update(lfw_view1_accuracy=report.accuracy, lfw_view1_std=report.accuracy_std, lfw_view1_auc=report.auc)
     return result
 
@@ -249,7 +254,7 @@ def train(config: TrainConfig) -> dict:
             epochs = state.get("epochs", epochs)  # a fitted run resumes with the schedule it chose
     elif config.fit_minutes:
         epochs = fit_epochs(config, model, batches, train_set.labels, triplet_loss, device, steps_per_epoch,
-                            lambda m: validate(m, device, held, held_pairs, lfw))
+                            lambda m: validate(m, device, held, held_pairs, lfw, config.val_mirror))
     plan = SchedulePlan(steps_per_epoch * epochs)
     optimizer, scheduler = build_optimizer(model, config, plan)
     sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
@@ -307,7 +312,7 @@ def train(config: TrainConfig) -> dict:
         if not dist_info.is_main:
             continue
         shipped = ema.module if ema is not None else model  # the weights validated, kept and exported
-        metrics = validate(shipped, device, held, held_pairs, lfw)
+        metrics = validate(shipped, device, held, held_pairs, lfw, config.val_mirror)
         if refit and epoch == start_epoch:
             measured = time.monotonic() - epoch_started
             epochs = max(epoch + 1, int(config.fit_minutes * 60 / measured))

@@ -178,3 +178,25 @@ def test_cpu_autocast_is_on_only_where_the_cpu_has_native_bf16() -> None:
         assert torch.is_autocast_enabled("cpu") == cpu_has_fast_bf16()
     with autocast(torch.device("cpu"), False):
         assert not torch.is_autocast_enabled("cpu")
+
+
+def test_validation_scores_the_encodings_the_app_will_compute(tiny_prepared: dict) -> None:
+    from training.data import FaceSet
+    from training.engine import embed_crops, holdout_pairs, pair_accuracy
+    from training.prepare import load_dataset
+    from training.train import validate
+
+    data = load_dataset(tiny_prepared["npz"])
+    held = FaceSet(data["crops"], data["labels"], data["paths"])
+    mirrored = FaceSet(np.ascontiguousarray(data["crops"][:, :, ::-1]), data["labels"], data["paths"])
+    pairs = holdout_pairs(held.labels, seed=0)
+    torch.manual_seed(0)
+    model = build_tower(TowerConfig(**TINY_TOWER)).eval()
+    cpu = torch.device("cpu")
+    single = validate(model, cpu, held, pairs, None, mirror=False)["holdout_accuracy"]
+    assert single == pair_accuracy(embed_crops(model, held.crops, cpu), *pairs)
+    # Mirror-averaged encodings are the same for a face and its mirror image, so the score is too.
+    averaged = validate(model, cpu, held, pairs, None, mirror=True)["holdout_accuracy"]
+    assert averaged == validate(model, cpu, mirrored, pairs, None, mirror=True)["holdout_accuracy"]
+    assert averaged == pair_accuracy(embed_crops(model, held.crops, cpu, mirror_average=True), *pairs)
+    assert TrainConfig(data="", out="").val_mirror  # the default, as export ships the encoder
