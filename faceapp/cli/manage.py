@@ -98,14 +98,14 @@ def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
     plural = "s" if report.reencoded != 1 else ""
     if report.reencoded:
         out(f"re-encoded {report.reencoded} template{plural} of {report.people} "
-             f"{'person' if report.people == 1 else 'people'} for {encoder.model_id} "
-             f"(made by {', '.join(report.from_models)})")
+            f"{'person' if report.people == 1 else 'people'} for {encoder.model_id} "
+            f"(made by {', '.join(report.from_models)})")
     else:
         out(f"no template kept a face crop to re-encode: all usable templates are {encoder.model_id}'s")
     if report.unreadable:
-        warn(f"{report.unreadable} kept crop{'s' if report.unreadable != 1 else ''} could not be read and "
-              "were left as they were")
+        warn(f"{report.unreadable} kept crop{'s' if report.unreadable != 1 else ''} could not be used (damaged, or not "
+             "this model's input size); their templates were left as they were")
     if report.without_crop:
         warn(f"{report.without_crop} template{'s' if report.without_crop != 1 else ''} of other models kept no "
-              "face crop (enrolled before faceapp kept them): enroll those people again")
+             "face crop (enrolled before faceapp kept them): enroll those people again")
     return EXIT_OK

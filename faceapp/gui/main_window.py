@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
         people = "person" if result.people == 1 else "people"
         text = f"Re-encoded {result.reencoded} template{'s' if result.reencoded != 1 else ''} of {result.people} {people}."
         if result.unreadable:
-            text += f" {result.unreadable} kept crop{'s' if result.unreadable != 1 else ''} could not be read and stay as they were."
+            text += f" {result.unreadable} kept crop{'s' if result.unreadable != 1 else ''} could not be used (damaged, or not this model's input size); their templates stay as they were."
         self.messages.show_message("reencode", "info", text)
         self.state.changed_people()
         if self.state.info is not None:
