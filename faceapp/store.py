@@ -83,6 +83,17 @@ class StoredCrop:
 
 
 @dataclass(frozen=True)
+class StoredSource:
+    """A template made by another model that kept no crop, with where it was enrolled from
+    (a photo's path, or a camera's description)."""
+
+    template_id: int
+    person_id: int
+    model_id: str
+    source: str
+
+
+@dataclass(frozen=True)
 class PersonInfo:
     """One enrolled person as listed to the user; ``templates`` counts all models."""
 
@@ -592,6 +603,17 @@ class Store:
             ).fetchall()
         return [StoredCrop(int(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
 
+    def stale_sources(self, model_id: str, after_id: int = 0, limit: int = 256) -> list[StoredSource]:
+        """Like :meth:`stale_crops`, for the templates of other models that kept no crop but
+        know their source: a photo that still exists can be aligned again."""
+        with self._errors():
+            rows = self.db.execute(
+                "SELECT id, person_id, model_id, source FROM templates"
+                " WHERE model_id != ? AND crop IS NULL AND source IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+                (model_id, int(after_id), int(limit)),
+            ).fetchall()
+        return [StoredSource(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
     def stale_without_crop(self, model_id: str) -> int:
         """How many templates of other models kept no crop (enrolled before crops were kept)."""
         with self._errors():
@@ -599,25 +621,29 @@ class Store:
                 "SELECT COUNT(*) FROM templates WHERE model_id != ? AND crop IS NULL", (model_id,)
             ).fetchone()[0])
 
-    def reencode(self, model_id: str, template_ids: Sequence[int], encodings: np.ndarray) -> int:
+    def reencode(self, model_id: str, template_ids: Sequence[int], encodings: np.ndarray,
+                 crops: Sequence[bytes | None] | None = None) -> int:
         """Replace templates' encodings with ``model_id``'s, in one transaction; returns how many.
 
         Only templates still made by another model change (one re-encoded meanwhile by
         another process, or deleted with its person, is skipped); each keeps its person,
-        source, quality and crop.
+        source and quality, and its crop unless ``crops`` gives one (a template re-aligned
+        from its photo keeps the new crop for next time).
         """
         if not isinstance(model_id, str) or not model_id.strip():
             raise StoreError("reencode needs the model_id of the encoder that made the encodings")
         enc = _check_encodings(encodings)
         if len(template_ids) != len(enc):
             raise StoreError(f"{len(template_ids)} template ids for {len(enc)} encodings")
+        crop_list = _per_row(crops, len(enc), "crops")
         with self._write() as conn:
             self._check_model_dim(conn, model_id, enc.shape[1])
             changed = 0
-            for template_id, row in zip(template_ids, enc):
+            for template_id, row, crop in zip(template_ids, enc, crop_list):
                 changed += conn.execute(
-                    "UPDATE templates SET model_id = ?, dim = ?, encoding = ? WHERE id = ? AND model_id != ?",
-                    (model_id, enc.shape[1], row.tobytes(), int(template_id), model_id),
+                    "UPDATE templates SET model_id = ?, dim = ?, encoding = ?, crop = COALESCE(?, crop)"
+                    " WHERE id = ? AND model_id != ?",
+                    (model_id, enc.shape[1], row.tobytes(), None if crop is None else bytes(crop), int(template_id), model_id),
                 ).rowcount
         return changed
 

@@ -409,7 +409,7 @@ def test_templates_of_another_model_are_counted_and_never_compared(cli, db: Path
     assert face["name"] == enrolled.name
     assert cli("verify", "Ghost", enrolled.probe).code == 2
     result = cli("reencode")
-    assert result.code == 0 and "no template kept a face crop" in result.out
+    assert result.code == 0 and result.out.startswith("nothing to re-encode")
     assert "2 templates of other models kept no face crop" in result.err
 
 
@@ -457,7 +457,29 @@ def test_reencode_brings_an_earlier_models_templates_up_to_date(
     np.testing.assert_allclose(templates, expected, atol=1e-5)  # as if enrolled again with this model
     result = cli("identify", cast.probe, "--json")
     assert result.err == "" and result.json_lines()[0]["faces"][0]["name"] == cast.name
-    assert cli("reencode").out.startswith("no template kept a face crop")  # nothing left to do
+    assert cli("reencode").out.startswith("nothing to re-encode")  # nothing left to do
+
+
+def test_reencode_aligns_templates_without_a_crop_again_from_their_enrollment_photos(
+    cli, db: Path, cast: Cast, card, earlier_card: Path, library, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["--db", str(db), "--model", str(earlier_card), "enroll", cast.name, *map(str, cast.enroll)]) == 0
+    capsys.readouterr()
+    conn = sqlite3.connect(db)  # as a release before crops were kept would have left them
+    conn.execute("UPDATE templates SET crop = NULL")
+    conn.commit()
+    conn.close()
+    result = cli("identify", cast.probe, "--json")
+    assert "run 'faceapp reencode' for the 2 that kept their face crop or whose enrollment photo" in result.err
+
+    result = cli("reencode")
+    assert result.code == 0, result.err
+    assert "re-encoded 2 templates of 1 person" in result.out and "2 aligned again from their enrollment photo" in result.out
+    with Store.open(db) as store:
+        templates = store.templates_of(cast.name, card.model_id)
+        assert store.stale_crops("another-model") != []  # the new crops are kept for next time
+    expected = np.stack([library.encode_one(load_image(p)).encoding for p in cast.enroll])
+    np.testing.assert_allclose(templates, expected, atol=1e-5)
 
 
 # -- verify ------------------------------------------------------------------------------------------------

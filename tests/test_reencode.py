@@ -1,5 +1,6 @@
 """Specification of faceapp.reencode: templates of an earlier model brought up to the current
-one from the face crops they kept, page by page, with damaged crops left alone.
+one from the face crops they kept (or, failing that, their enrollment photos), page by page,
+with damaged crops and missing photos left alone.
 
 The store is a real SQLite file, the crops are aligned LFW faces and the encoder is the shipped
 one; the "earlier model" is only a model id, since what is checked is where the encodings go.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ from faceapp.align import align_face
 from faceapp.embed import Encoder, load_encoder
 from faceapp.errors import ImageError
 from faceapp.images import encode_jpeg, encode_lossless, load_image
-from faceapp.reencode import decode_crop, reencode_store
+from faceapp.reencode import StaleCounts, decode_crop, photo_cropper, reencode_store, stale_counts
 from faceapp.store import Store
 
 PHOTOS = [("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Aaron_Guiel", 1)]
@@ -70,6 +72,52 @@ def test_an_unreadable_or_wrongly_sized_crop_is_counted_and_its_template_left_as
         np.testing.assert_array_equal(store.templates_of("Broken", EARLIER), unit(2, 0))
         assert len(store.templates_of("Fine", encoder.model_id)) == 1
     assert (report.reencoded, report.unreadable, report.without_crop) == (1, 2, 0)
+
+
+@pytest.fixture(scope="module")
+def pipeline(encoder: Encoder, yunet_detector):
+    from faceapp.pipeline import Pipeline
+
+    return Pipeline(yunet_detector, encoder)
+
+
+def test_templates_without_a_crop_are_aligned_again_from_their_enrollment_photo_where_it_still_is(
+    tmp_path: Path, lfw_dir: Path, pipeline, encoder: Encoder, crops: np.ndarray
+) -> None:
+    photo = lfw_dir / "Aaron_Guiel" / "Aaron_Guiel_0001.jpg"
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
+    with Store.open(tmp_path / "faceapp.db") as store:
+        store.enroll("Aaron Guiel", unit(1, 0), EARLIER, sources=[str(photo)])  # before crops were kept
+        store.enroll("Gone", unit(3, 1), EARLIER, sources=[str(tmp_path / "deleted.jpg"), "camera 0 frame 12", str(blank)])
+        store.enroll("Kept", unit(1, 2), EARLIER, crops=[encode_lossless(crops[0])])
+        assert stale_counts(store, encoder.model_id) == StaleCounts(kept_crop=1, photo=2, lost=2)  # the blank is a photo
+        report = reencode_store(store, encoder, photo_crop=photo_cropper(pipeline))
+        again = store.templates_of("Aaron Guiel", encoder.model_id)
+        (kept_crop,) = [c for c in store.stale_crops("a-later-model") if c.person_id == store.person("Aaron Guiel").id]
+        assert stale_counts(store, encoder.model_id) == StaleCounts(kept_crop=0, photo=1, lost=2)  # the faceless photo stays
+    assert (report.reencoded, report.from_photos, report.people, report.without_crop) == (2, 1, 2, 3)
+    np.testing.assert_allclose(again, encoder.embed(crops[2:3]), atol=1e-6)  # as if enrolled again from the photo
+    np.testing.assert_array_equal(decode_crop(kept_crop.crop, 112), crops[2])  # and its crop is now kept
+
+
+def test_without_a_photo_cropper_only_kept_crops_are_used(tmp_path: Path, lfw_dir: Path, encoder: Encoder) -> None:
+    photo = lfw_dir / "Aaron_Guiel" / "Aaron_Guiel_0001.jpg"
+    with Store.open(tmp_path / "faceapp.db") as store:
+        store.enroll("Aaron Guiel", unit(1, 0), EARLIER, sources=[str(photo)])
+        report = reencode_store(store, encoder)
+    assert (report.reencoded, report.without_crop) == (0, 1)
+
+
+def test_a_photo_aligned_again_keeps_no_crop_when_crops_are_not_kept(
+    tmp_path: Path, lfw_dir: Path, pipeline, encoder: Encoder
+) -> None:
+    photo = lfw_dir / "Aaron_Guiel" / "Aaron_Guiel_0001.jpg"
+    with Store.open(tmp_path / "faceapp.db") as store:
+        store.enroll("Aaron Guiel", unit(1, 0), EARLIER, sources=[str(photo)])
+        report = reencode_store(store, encoder, photo_crop=photo_cropper(pipeline), keep_crops=False)
+        assert store.stale_crops("a-later-model") == [] and store.stale_without_crop("a-later-model") == 1
+    assert report.from_photos == 1
 
 
 def test_decode_crop_names_what_is_wrong() -> None:

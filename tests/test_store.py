@@ -319,6 +319,19 @@ def test_reencode_moves_templates_to_the_new_model_and_keeps_everything_else(sto
     assert store.reencode(MODEL, ids, new) == 0  # already the model's: nothing to change
 
 
+def test_templates_without_a_crop_are_listed_with_their_source_and_can_get_one(store: Store) -> None:
+    from faceapp.store import StoredSource
+
+    alice = store.enroll("Alice", encodings(2), "old-model", sources=["/photos/a.jpg", None])  # one knows no source
+    store.enroll("Bob", encodings(1, seed=1), "old-model", sources=["/photos/b.jpg"], crops=[b"kept"])
+    (listed,) = store.stale_sources(MODEL)
+    assert listed == StoredSource(listed.template_id, alice, "old-model", "/photos/a.jpg")
+    assert store.stale_sources(MODEL, after_id=listed.template_id) == []
+    assert store.reencode(MODEL, [listed.template_id], encodings(1, seed=2), crops=[b"new crop"]) == 1
+    assert [c.crop for c in store.stale_crops("a-later-model")] == [b"new crop", b"kept"]
+    assert store.stale_without_crop(MODEL) == 1 and store.stale_sources(MODEL) == []
+
+
 def test_reencode_refuses_bad_input_and_changes_nothing(store: Store, db_path: Path) -> None:
     store.enroll("Alice", encodings(1), MODEL)
     store.enroll("Bob", encodings(1, dim=64), "old-model", crops=[b"c"])

@@ -140,20 +140,23 @@ class Context:
 
 
 def warn_stale(store: Store, model_id: str) -> None:
+    from ..reencode import stale_counts
+
     stale = store.stale_templates(model_id)
     if stale:
         total = sum(stale.values())
         models = ", ".join(sorted(stale))
-        without_crop = store.stale_without_crop(model_id)
-        if without_crop < total:
-            todo = f"run 'faceapp reencode' for the {total - without_crop} that kept their face crop"
-            if without_crop:
-                todo += f"; the other {without_crop} need their people enrolled again"
+        counts = stale_counts(store, model_id)
+        if counts.recoverable:
+            todo = (f"run 'faceapp reencode' for the {counts.recoverable} that kept their face crop "
+                    "or whose enrollment photo is still on disk")
+            if counts.lost:
+                todo += f"; the other {counts.lost} need their people enrolled again"
         else:
             todo = "enroll those people again (or run 'faceapp import')"
         warn(
-            f"{total} template{'s' if total != 1 else ''} in {store.path} were made by another model "
-            f"({models}) and are not used for matching: {todo}"
+            f"{total} template{'s were' if total != 1 else ' was'} in {store.path} made by another model "
+            f"({models}) and {'are' if total != 1 else 'is'} not used for matching: {todo}"
         )
 
 

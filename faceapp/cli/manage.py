@@ -89,23 +89,28 @@ def _people_delete(store: Store, args: argparse.Namespace) -> int:
 
 
 def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
-    from ..embed import load_encoder
-    from ..reencode import reencode_store
+    from ..embed import load_encoder, read_card
+    from ..reencode import photo_cropper, reencode_store, stale_counts
 
     with open_existing_store(ctx) as store:
-        encoder = load_encoder(ctx.settings.model_path, ctx.settings.device, threads=ctx.settings.threads)  # no detector
-        report = reencode_store(store, encoder)
+        if stale_counts(store, read_card(ctx.settings.model_path).model_id).photo:  # photos to align again: the detector too
+            pipeline = ctx.pipeline()
+            encoder, photo_crop = pipeline.encoder, photo_cropper(pipeline)
+        else:
+            encoder, photo_crop = load_encoder(ctx.settings.model_path, ctx.settings.device, threads=ctx.settings.threads), None
+        report = reencode_store(store, encoder, photo_crop=photo_crop)
     plural = "s" if report.reencoded != 1 else ""
     if report.reencoded:
+        photos = f", {report.from_photos} aligned again from their enrollment photo" if report.from_photos else ""
         out(f"re-encoded {report.reencoded} template{plural} of {report.people} "
             f"{'person' if report.people == 1 else 'people'} for {encoder.model_id} "
-            f"(made by {', '.join(report.from_models)})")
+            f"(made by {', '.join(report.from_models)}{photos})")
     else:
-        out(f"no template kept a face crop to re-encode: all usable templates are {encoder.model_id}'s")
+        out("nothing to re-encode: no template of another model kept a face crop or a photo on disk")
     if report.unreadable:
         warn(f"{report.unreadable} kept crop{'s' if report.unreadable != 1 else ''} could not be used (damaged, or not "
              "this model's input size); their templates were left as they were")
     if report.without_crop:
         warn(f"{report.without_crop} template{'s' if report.without_crop != 1 else ''} of other models kept no "
-             "face crop (enrolled before faceapp kept them): enroll those people again")
+             "face crop and could not be aligned again from an enrollment photo: enroll those people again")
     return EXIT_OK

@@ -313,40 +313,45 @@ class MainWindow(QMainWindow):
         self._warn_stale(info)
 
     def _warn_stale(self, info: PipelineInfo) -> None:
+        from ..reencode import stale_counts
+
         if self.state.store is None:
             return
         try:
             stale = self.state.store.stale_templates(info.model_id)
-            without_crop = self.state.store.stale_without_crop(info.model_id) if stale else 0
+            counts = stale_counts(self.state.store, info.model_id) if stale else None
         except StoreError:
             return
-        if not stale:
+        if not stale or counts is None:
             self.messages.clear("stale")
             return
         count = sum(stale.values())
         text = (f"{count} template{'s were' if count != 1 else ' was'} made by another model ({', '.join(stale)}) and "
                 "cannot be compared: ")
-        if without_crop == count:
+        if not counts.recoverable:
             text += "add photos of those people again (People tab)."
             self.messages.show_message("stale", "warning", text)
             return
-        text += f"{count - without_crop} kept their face crop and can be re-encoded"
-        text += f"; add photos of the people of the other {without_crop} again." if without_crop else "."
+        text += f"{counts.recoverable} can be re-encoded (from their kept face crop or enrollment photo)"
+        text += f"; add photos of the people of the other {counts.lost} again." if counts.lost else "."
         self.messages.show_message("stale", "warning", text, [("Re-encode", self.reencode_templates)])
 
     def reencode_templates(self) -> None:
-        """Re-encode the templates that kept their crop with the loaded model, off the GUI thread
-        (its own database connection and encoder); the result replaces the warning."""
-        from ..embed import load_encoder
-        from ..reencode import reencode_store
+        """Re-encode the other models' templates with the loaded model, from their kept crops or
+        enrollment photos, off the GUI thread (its own database connection, detector and
+        encoder); the result replaces the warning."""
+        from ..pipeline import open_pipeline
+        from ..reencode import photo_cropper, reencode_store
         from ..store import Store
 
-        settings = self.settings
+        s, keep_crops = self.settings, self.prefs.keep_face_crops
         self.messages.show_message("stale", "info", "Re-encoding templates with the current model…")
 
         def work():
-            with Store.open(settings.db_path, create=False) as store:
-                return reencode_store(store, load_encoder(settings.model_path, settings.device, threads=settings.threads))
+            pipeline = open_pipeline(s.model_path, s.detector_model, s.device, s.threshold, s.detection_score,
+                                     s.max_detect_side, s.threads)
+            with Store.open(s.db_path, create=False) as store:
+                return reencode_store(store, pipeline.encoder, photo_crop=photo_cropper(pipeline), keep_crops=keep_crops)
 
         run_in_background(work, self._on_reencoded, self)
 
@@ -356,7 +361,8 @@ class MainWindow(QMainWindow):
                                        "that keep their new encodings; the others are unchanged.")
             return
         people = "person" if result.people == 1 else "people"
-        text = f"Re-encoded {result.reencoded} template{'s' if result.reencoded != 1 else ''} of {result.people} {people}."
+        text = f"Re-encoded {result.reencoded} template{'s' if result.reencoded != 1 else ''} of {result.people} {people}"
+        text += f" ({result.from_photos} from their enrollment photo)." if result.from_photos else "."
         if result.unreadable:
             text += f" {result.unreadable} kept crop{'s' if result.unreadable != 1 else ''} could not be used (damaged, or not this model's input size); their templates stay as they were."
         self.messages.show_message("reencode", "info", text)

@@ -291,7 +291,7 @@ def test_templates_of_an_earlier_model_are_re_encoded_from_their_crops_on_reques
     window = make_window(None)
     text = window.messages.text("stale")
     assert "3 templates were made by another model (faceapp-encoder-earlier)" in text
-    assert "2 kept their face crop and can be re-encoded" in text and "other 1 again" in text
+    assert "2 can be re-encoded (from their kept face crop or enrollment photo)" in text and "other 1 again" in text
     assert window.messages.buttons("stale") == ["Re-encode"]
 
     window.reencode_templates()
