@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", metavar="NAME")
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    add("reencode", "re-encode templates of an earlier model with the current one, from their kept face crops")
+    add("reencode", "re-encode templates of an earlier model with the current one, from their kept face crops or enrollment photos")
 
     p = add("evaluate", "accuracy on an LFW-format pairs file (10-fold), ROC, TAR at FAR")
     p.add_argument("--pairs", required=True, metavar="FILE")
