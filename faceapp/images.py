@@ -20,17 +20,56 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def decode_image(data: bytes, name: str = "image") -> np.ndarray:
-    """Decode encoded image bytes to RGB uint8 (H, W, 3).
+# JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding, for a fraction of the time and memory.
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
-    ``IMREAD_COLOR`` applies EXIF orientation and turns grayscale, 16-bit, palette, RGBA and
-    CMYK images into 8-bit BGR, which we flip to RGB.
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header, without decoding it; None when ``data`` is
+    not a JPEG or the header cannot be found."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            at += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame
+            if at + 9 > len(data):
+                return None
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return None
+
+
+def _read_flags(data: bytes) -> int:
+    """IMREAD_COLOR, or a reduced read for a JPEG at least twice MAX_SIDE: a 48-megapixel photo
+    then decodes at a quarter of its size instead of allocating 150 MB first."""
+    size = jpeg_size(data)
+    if size is not None:
+        for factor, flag in _REDUCED:
+            if max(size) // factor >= MAX_SIDE:
+                return flag
+    return cv2.IMREAD_COLOR
+
+
+def decode_image(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode encoded image bytes to RGB uint8 (H, W, 3), at most MAX_SIDE on the long side.
+
+    ``IMREAD_COLOR`` (and its reduced variants) applies EXIF orientation and turns grayscale,
+    16-bit, palette, RGBA and CMYK images into 8-bit BGR, which we flip to RGB.
     """
     if not data:
         raise ImageError(f"{name}: the file is empty")
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
-        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        bgr = cv2.imdecode(buffer, _read_flags(data))
     except cv2.error as exc:  # e.g. over OpenCV's pixel limit
         raise ImageError(f"{name}: cannot decode the image ({exc.err or exc})") from exc
     if bgr is None or bgr.size == 0:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from faceapp.errors import FaceAppError, ImageError
-from faceapp.images import MAX_SIDE, decode_image, list_images, load_image
+from faceapp.images import MAX_SIDE, decode_image, jpeg_size, list_images, load_image
 
 
 def write_bgr(path: Path, bgr: np.ndarray, *params: int) -> Path:
@@ -126,6 +126,30 @@ def test_a_huge_image_is_downscaled_to_max_side(tmp_path: Path) -> None:
     assert max(image.shape[:2]) == MAX_SIDE
     assert image.shape[:2] == (round(5000 * MAX_SIDE / 6000), MAX_SIDE)  # aspect kept
     assert image[100, 100].tolist() == [90, 160, 30]
+
+
+def test_jpeg_size_reads_the_frame_header_without_decoding() -> None:
+    bgr = np.zeros((30, 50, 3), np.uint8)
+    baseline = cv2.imencode(".jpg", bgr)[1].tobytes()
+    progressive = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert jpeg_size(baseline) == jpeg_size(progressive) == (50, 30)
+    assert jpeg_size(splice_after_app0(baseline, exif_orientation_segment(6))) == (50, 30)  # as stored, unrotated
+    assert jpeg_size(cv2.imencode(".png", bgr)[1].tobytes()) is None
+    assert jpeg_size(baseline[:20]) is None and jpeg_size(b"\xff\xd8garbage") is None
+
+
+def test_a_huge_jpeg_is_read_reduced_with_its_orientation_and_colours(tmp_path: Path) -> None:
+    bgr = np.zeros((4096, 8192, 3), np.uint8)
+    bgr[:, :4096] = (200, 10, 10)  # left half blue, right half green (BGR)
+    bgr[:, 4096:] = (10, 200, 10)
+    jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    del bgr
+    image = decode_image(jpeg)
+    assert image.shape == (2048, 4096, 3)  # read at half size: exactly MAX_SIDE wide
+    assert np.abs(image[1000, 1000].astype(int) - [10, 10, 200]).max() < 12  # RGB: blue
+    rotated = decode_image(splice_after_app0(jpeg, exif_orientation_segment(6)))
+    assert rotated.shape == (4096, 2048, 3)  # turned upright, still at most MAX_SIDE
+    assert rotated[1000, 1000, 2] > 150 and rotated[3000, 1000, 1] > 150  # the blue (left) half is now on top
 
 
 def test_decode_image_reads_bytes_from_memory(lfw_dir: Path) -> None:
