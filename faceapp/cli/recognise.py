@@ -10,7 +10,8 @@ from ..errors import ImageError, NoFaceError
 
 if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
     from ..pipeline import Pipeline
-    from ..store import Store
+    from ..store import PersonInfo, Store
+    from ..verification import VerifyOutcome
 
 from .common import (
     EXIT_ERROR,
@@ -72,7 +73,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK if accepted else EXIT_REJECTED
 
 
-def _verify_live(pipeline: Pipeline, gallery, person, source_spec: str, needed: int, window: int | None):
+def _verify_live(pipeline: Pipeline, gallery, person: PersonInfo, source_spec: str, needed: int,
+                 window: int | None) -> tuple[VerifyOutcome, str]:
     """Verify the largest face over several frames by the GUI's rule (faceapp.verification):
     ``needed`` agreeing frames among the last ``window`` decide; frames without a face do not
     count; a source that runs out or a frame budget spent first means rejected as inconsistent."""
