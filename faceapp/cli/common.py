@@ -164,21 +164,26 @@ def warn_stale(store: Store, model_id: str) -> None:
 # Shared pieces
 
 
-def collect_image_paths(paths: Sequence[str]) -> list[Path]:
-    """Image files named directly or found in the given folders, in order, without repeats."""
+def folder_images(folder: Path) -> list[Path]:
+    """The images directly in ``folder``, sorted; CLIError when it cannot be read or holds none."""
     from ..images import list_images
 
+    try:
+        images = list_images(folder)
+    except OSError as exc:
+        raise CLIError(f"{folder}: cannot read the folder ({exc.strerror or exc})") from None
+    if not images:
+        raise CLIError(f"{folder}: the folder holds no images")
+    return images
+
+
+def collect_image_paths(paths: Sequence[str]) -> list[Path]:
+    """Image files named directly or found in the given folders, in order, without repeats."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            try:
-                images = list_images(path)
-            except OSError as exc:
-                raise CLIError(f"{path}: cannot read the folder ({exc.strerror or exc})") from None
-            if not images:
-                raise CLIError(f"{path}: the folder holds no images")
-            found.extend(images)
+            found.extend(folder_images(path))
         elif path.exists():
             found.append(path)  # load_image says clearly what is wrong with a non-image
         else:

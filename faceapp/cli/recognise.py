@@ -21,6 +21,7 @@ from .common import (
     CLIError,
     Context,
     encode_file,
+    folder_images,
     err,
     face_json,
     fmt_distance,
@@ -129,19 +130,11 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _identify_images(pipeline: Pipeline, gallery, store: Store, spec, args: argparse.Namespace) -> int:
-    from ..images import list_images, load_image
+    from ..images import load_image
     from ..types import Frame
 
     target = Path(str(spec.target))
-    if spec.kind == "folder":
-        try:
-            paths = list_images(target)
-        except OSError as exc:
-            raise CLIError(f"{target}: cannot read the folder ({exc.strerror or exc})") from None
-        if not paths:
-            raise CLIError(f"{target}: the folder holds no images")
-    else:
-        paths = [target]
+    paths = folder_images(target) if spec.kind == "folder" else [target]
     errors = 0
     for index, path in enumerate(paths):
         try:
