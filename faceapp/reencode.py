@@ -12,7 +12,7 @@ disk: it is detected and aligned again, and the new crop is kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,11 @@ class StaleCounts:
     kept_crop: int  # re-encodable from their kept crop
     photo: int  # re-encodable from their enrollment photo, still on disk
     lost: int  # neither: their people must enroll again
+    by_model: dict[str, int] = field(default_factory=dict, compare=False)  # Store.stale_templates
+
+    @property
+    def total(self) -> int:
+        return self.kept_crop + self.photo + self.lost
 
     @property
     def recoverable(self) -> int:
@@ -60,13 +65,14 @@ def is_photo_source(source: str) -> bool:
 
 
 def stale_counts(store: Store, model_id: str, page_size: int = 1024) -> StaleCounts:
-    total = sum(store.stale_templates(model_id).values())
+    by_model = store.stale_templates(model_id)
+    total = sum(by_model.values())
     without_crop = store.stale_without_crop(model_id) if total else 0
     photos, after = 0, 0
     while without_crop and (page := store.stale_sources(model_id, after_id=after, limit=page_size)):
         after = page[-1].template_id
         photos += sum(is_photo_source(s.source) for s in page)
-    return StaleCounts(total - without_crop, photos, without_crop - photos)
+    return StaleCounts(total - without_crop, photos, without_crop - photos, by_model)
 
 
 def decode_crop(data: bytes, size: int) -> np.ndarray:
@@ -104,42 +110,38 @@ def reencode_store(store: Store, encoder: Encoder, progress: Callable[[int], Non
     size = encoder.card.input_size
     people: set[int] = set()
     models: set[str] = set()
-    reencoded = unreadable = from_photos = 0
-    after = 0
-    while page := store.stale_crops(model_id, after_id=after, limit=page_size):
-        after = page[-1].template_id
-        usable, crops = [], []
-        for stored in page:
-            try:
-                crops.append(decode_crop(stored.crop, size))
-            except ImageError:
-                unreadable += 1
-                continue
-            usable.append(stored)
-        if usable:
-            reencoded += store.reencode(model_id, [s.template_id for s in usable], encoder.embed(np.stack(crops)))
-            people.update(s.person_id for s in usable)
-            models.update(s.model_id for s in usable)
-        if progress is not None:
-            progress(reencoded)
-    after = 0
-    while photo_crop is not None and (page := store.stale_sources(model_id, after_id=after, limit=page_size)):
-        after = page[-1].template_id
-        usable, crops = [], []
-        for stored in page:
-            try:
-                crops.append(photo_crop(stored.source))
-            except FaceAppError:  # gone, unreadable, no face: stays stale, counted below
-                continue
-            usable.append(stored)
-        if usable:
-            done = store.reencode(model_id, [s.template_id for s in usable], encoder.embed(np.stack(crops)),
-                                  crops=[encode_lossless(c) for c in crops] if keep_crops else None)
-            reencoded += done
-            from_photos += done
-            people.update(s.person_id for s in usable)
-            models.update(s.model_id for s in usable)
-        if progress is not None:
-            progress(reencoded)
+    reencoded = 0
+
+    def run(fetch, crop_of, failure: type[Exception], keep: bool) -> tuple[int, int]:
+        """One pass over the pages ``fetch(after_id)`` gives: (templates re-encoded, crops that failed)."""
+        nonlocal reencoded
+        done = failed = after = 0
+        while page := fetch(after):
+            after = page[-1].template_id
+            usable, crops = [], []
+            for stored in page:
+                try:
+                    crops.append(crop_of(stored))
+                except failure:
+                    failed += 1
+                    continue
+                usable.append(stored)
+            if usable:
+                kept = [encode_lossless(c) for c in crops] if keep else None
+                changed = store.reencode(model_id, [s.template_id for s in usable], encoder.embed(np.stack(crops)), crops=kept)
+                done += changed
+                reencoded += changed
+                people.update(s.person_id for s in usable)
+                models.update(s.model_id for s in usable)
+            if progress is not None:
+                progress(reencoded)
+        return done, failed
+
+    _, unreadable = run(lambda after: store.stale_crops(model_id, after_id=after, limit=page_size),
+                        lambda stored: decode_crop(stored.crop, size), ImageError, keep=False)
+    from_photos = 0
+    if photo_crop is not None:  # gone, unreadable, no face: stays stale, counted as without a crop
+        from_photos, _ = run(lambda after: store.stale_sources(model_id, after_id=after, limit=page_size),
+                             lambda stored: photo_crop(stored.source), FaceAppError, keep=keep_crops)
     return ReencodeReport(reencoded, len(people), tuple(sorted(models)), unreadable,
                           store.stale_without_crop(model_id), from_photos)

@@ -142,11 +142,10 @@ class Context:
 def warn_stale(store: Store, model_id: str) -> None:
     from ..reencode import stale_counts
 
-    stale = store.stale_templates(model_id)
-    if stale:
-        total = sum(stale.values())
-        models = ", ".join(sorted(stale))
-        counts = stale_counts(store, model_id)
+    counts = stale_counts(store, model_id)
+    if counts.total:
+        total = counts.total
+        models = ", ".join(sorted(counts.by_model))
         if counts.recoverable:
             todo = (f"run 'faceapp reencode' for the {counts.recoverable} that kept their face crop "
                     "or whose enrollment photo is still on disk")

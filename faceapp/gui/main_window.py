@@ -318,16 +318,15 @@ class MainWindow(QMainWindow):
         if self.state.store is None:
             return
         try:
-            stale = self.state.store.stale_templates(info.model_id)
-            counts = stale_counts(self.state.store, info.model_id) if stale else None
+            counts = stale_counts(self.state.store, info.model_id)
         except StoreError:
             return
-        if not stale or counts is None:
+        if not counts.total:
             self.messages.clear("stale")
             return
-        count = sum(stale.values())
-        text = (f"{count} template{'s were' if count != 1 else ' was'} made by another model ({', '.join(stale)}) and "
-                "cannot be compared: ")
+        count = counts.total
+        text = (f"{count} template{'s were' if count != 1 else ' was'} made by another model "
+                f"({', '.join(counts.by_model)}) and cannot be compared: ")
         if not counts.recoverable:
             text += "add photos of those people again (People tab)."
             self.messages.show_message("stale", "warning", text)
