@@ -174,3 +174,16 @@ def tiny_prepared(shared_dir: Path, yunet_detector, tmp_path_factory: pytest.Tem
     npz = root / "tiny.npz"
     save_dataset(npz, arrays)
     return {"root": root, "npz": npz, "report": report, "arrays": arrays, "people": TINY_PEOPLE}
+
+
+@pytest.fixture(scope="session")
+def lfw_crops(lfw_dir: Path, yunet_detector) -> np.ndarray:
+    """Aligned 112x112 crops of three LFW photos: Abdullah Gul twice, then Aaron Guiel."""
+    from faceapp.align import align_face
+    from faceapp.images import load_image
+
+    crops = []
+    for name, number in (("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Aaron_Guiel", 1)):
+        image = load_image(lfw_dir / name / f"{name}_{number:04d}.jpg")
+        crops.append(align_face(image, yunet_detector.detect(image)[0].landmarks))
+    return np.stack(crops)

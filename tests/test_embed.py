@@ -13,27 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from faceapp.align import align_face
 from faceapp.embed import Encoder, average_mirrors, file_sha256, load_encoder, pick_device, read_card, with_mirrors
 from faceapp.errors import ModelError
-from faceapp.images import load_image
-
-LFW_PHOTOS = [("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Aaron_Guiel", 1)]
 
 
 @pytest.fixture(scope="module")
 def encoder(shipped_model_card: Path) -> Encoder:
     return load_encoder(shipped_model_card, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def lfw_crops(lfw_dir: Path, yunet_detector) -> np.ndarray:
-    """Aligned 112x112 crops of three LFW photos (two of one person)."""
-    crops = []
-    for name, number in LFW_PHOTOS:
-        image = load_image(lfw_dir / name / f"{name}_{number:04d}.jpg")
-        crops.append(align_face(image, yunet_detector.detect(image)[0].landmarks))
-    return np.stack(crops)
 
 
 def test_the_shipped_card_is_complete_and_matches_its_weights(shipped_model_card: Path) -> None:

@@ -14,14 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-from faceapp.align import align_face
 from faceapp.embed import Encoder, load_encoder
 from faceapp.errors import ImageError
-from faceapp.images import encode_jpeg, encode_lossless, load_image
+from faceapp.images import encode_jpeg, encode_lossless
 from faceapp.reencode import StaleCounts, decode_crop, photo_cropper, reencode_store, stale_counts
 from faceapp.store import Store
 
-PHOTOS = [("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Aaron_Guiel", 1)]
 EARLIER = "faceapp-encoder-earlier"
 
 
@@ -30,26 +28,17 @@ def encoder(shipped_model_card: Path) -> Encoder:
     return load_encoder(shipped_model_card, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def crops(lfw_dir: Path, yunet_detector) -> np.ndarray:
-    out = []
-    for name, number in PHOTOS:
-        image = load_image(lfw_dir / name / f"{name}_{number:04d}.jpg")
-        out.append(align_face(image, yunet_detector.detect(image)[0].landmarks))
-    return np.stack(out)
-
-
 def unit(n: int, seed: int) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((n, 128)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def test_kept_crops_are_re_encoded_page_by_page_exactly_as_the_current_model_encodes_them(
-    tmp_path: Path, encoder: Encoder, crops: np.ndarray
+    tmp_path: Path, encoder: Encoder, lfw_crops: np.ndarray
 ) -> None:
     with Store.open(tmp_path / "faceapp.db") as store:
-        gul = store.enroll("Abdullah Gul", unit(2, 0), EARLIER, crops=[encode_lossless(c) for c in crops[:2]])
-        store.enroll("Aaron Guiel", unit(1, 1), EARLIER, crops=[encode_lossless(crops[2])])
+        gul = store.enroll("Abdullah Gul", unit(2, 0), EARLIER, crops=[encode_lossless(c) for c in lfw_crops[:2]])
+        store.enroll("Aaron Guiel", unit(1, 1), EARLIER, crops=[encode_lossless(lfw_crops[2])])
         store.enroll("Old Timer", unit(1, 2), EARLIER)  # enrolled before crops were kept
         pages: list[int] = []
         report = reencode_store(store, encoder, progress=pages.append, page_size=2)
@@ -58,16 +47,16 @@ def test_kept_crops_are_re_encoded_page_by_page_exactly_as_the_current_model_enc
     assert (report.reencoded, report.people, report.from_models) == (3, 2, (EARLIER,))
     assert (report.unreadable, report.without_crop) == (0, 1)
     assert pages == [2, 3]  # one call per page, with the running total
-    np.testing.assert_allclose(gallery.encodings, encoder.embed(crops), atol=1e-6)
+    np.testing.assert_allclose(gallery.encodings, encoder.embed(lfw_crops), atol=1e-6)
     assert gallery.person_ids.tolist()[:2] == [gul, gul]
 
 
 def test_an_unreadable_or_wrongly_sized_crop_is_counted_and_its_template_left_as_it_was(
-    tmp_path: Path, encoder: Encoder, crops: np.ndarray
+    tmp_path: Path, encoder: Encoder, lfw_crops: np.ndarray
 ) -> None:
     with Store.open(tmp_path / "faceapp.db") as store:
-        store.enroll("Broken", unit(2, 0), EARLIER, crops=[b"not an image", encode_lossless(crops[0][:50, :50])])
-        store.enroll("Fine", unit(1, 1), EARLIER, crops=[encode_jpeg(crops[1], 95)])  # any image format decodes
+        store.enroll("Broken", unit(2, 0), EARLIER, crops=[b"not an image", encode_lossless(lfw_crops[0][:50, :50])])
+        store.enroll("Fine", unit(1, 1), EARLIER, crops=[encode_jpeg(lfw_crops[1], 95)])  # any image format decodes
         report = reencode_store(store, encoder)
         np.testing.assert_array_equal(store.templates_of("Broken", EARLIER), unit(2, 0))
         assert len(store.templates_of("Fine", encoder.model_id)) == 1
@@ -82,7 +71,7 @@ def pipeline(encoder: Encoder, yunet_detector):
 
 
 def test_templates_without_a_crop_are_aligned_again_from_their_enrollment_photo_where_it_still_is(
-    tmp_path: Path, lfw_dir: Path, pipeline, encoder: Encoder, crops: np.ndarray
+    tmp_path: Path, lfw_dir: Path, pipeline, encoder: Encoder, lfw_crops: np.ndarray
 ) -> None:
     photo = lfw_dir / "Aaron_Guiel" / "Aaron_Guiel_0001.jpg"
     blank = tmp_path / "wall.png"
@@ -90,15 +79,15 @@ def test_templates_without_a_crop_are_aligned_again_from_their_enrollment_photo_
     with Store.open(tmp_path / "faceapp.db") as store:
         store.enroll("Aaron Guiel", unit(1, 0), EARLIER, sources=[str(photo)])  # before crops were kept
         store.enroll("Gone", unit(3, 1), EARLIER, sources=[str(tmp_path / "deleted.jpg"), "camera 0 frame 12", str(blank)])
-        store.enroll("Kept", unit(1, 2), EARLIER, crops=[encode_lossless(crops[0])])
+        store.enroll("Kept", unit(1, 2), EARLIER, crops=[encode_lossless(lfw_crops[0])])
         assert stale_counts(store, encoder.model_id) == StaleCounts(kept_crop=1, photo=2, lost=2)  # the blank is a photo
         report = reencode_store(store, encoder, photo_crop=photo_cropper(pipeline))
         again = store.templates_of("Aaron Guiel", encoder.model_id)
         (kept_crop,) = [c for c in store.stale_crops("a-later-model") if c.person_id == store.person("Aaron Guiel").id]
         assert stale_counts(store, encoder.model_id) == StaleCounts(kept_crop=0, photo=1, lost=2)  # the faceless photo stays
     assert (report.reencoded, report.from_photos, report.people, report.without_crop) == (2, 1, 2, 3)
-    np.testing.assert_allclose(again, encoder.embed(crops[2:3]), atol=1e-6)  # as if enrolled again from the photo
-    np.testing.assert_array_equal(decode_crop(kept_crop.crop, 112), crops[2])  # and its crop is now kept
+    np.testing.assert_allclose(again, encoder.embed(lfw_crops[2:3]), atol=1e-6)  # as if enrolled again from the photo
+    np.testing.assert_array_equal(decode_crop(kept_crop.crop, 112), lfw_crops[2])  # and its crop is now kept
 
 
 def test_without_a_photo_cropper_only_kept_crops_are_used(tmp_path: Path, lfw_dir: Path, encoder: Encoder) -> None:
@@ -129,8 +118,8 @@ def test_decode_crop_names_what_is_wrong() -> None:
     np.testing.assert_array_equal(decode_crop(encode_lossless(crop), 112), crop)  # lossless, as stored
 
 
-def test_a_store_with_nothing_stale_has_nothing_to_do(tmp_path: Path, encoder: Encoder, crops: np.ndarray) -> None:
+def test_a_store_with_nothing_stale_has_nothing_to_do(tmp_path: Path, encoder: Encoder, lfw_crops: np.ndarray) -> None:
     with Store.open(tmp_path / "faceapp.db") as store:
-        store.enroll("Current", encoder.embed(crops[:1]), encoder.model_id, crops=[encode_lossless(crops[0])])
+        store.enroll("Current", encoder.embed(lfw_crops[:1]), encoder.model_id, crops=[encode_lossless(lfw_crops[0])])
         report = reencode_store(store, encoder)
     assert (report.reencoded, report.people, report.from_models, report.without_crop) == (0, 0, (), 0)
