@@ -93,13 +93,18 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     return _encode(image, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
 
 
+def encode_webp(image: np.ndarray, quality: int) -> bytes:
+    """WebP bytes of an RGB uint8 image at ``quality`` 1-100 (above 100: lossless)."""
+    return _encode(image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
+
+
 def encode_lossless(image: np.ndarray) -> bytes:
     """Lossless WebP bytes of an RGB uint8 image: about 12 KB for a 112x112 face crop.
 
     Templates keep their aligned crop this way so a new model can re-encode it exactly as
     if the photo were enrolled again (JPEG at quality 95 moved encodings by up to 0.06).
     """
-    return _encode(image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])  # above 100 = lossless
+    return encode_webp(image, 101)
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceapp.images import encode_webp
+
 from .data import teacher_rows
 from .prepare import load_dataset, save_dataset
 
@@ -29,17 +31,9 @@ BLOB, OFFSETS = "webp_bytes", "webp_offsets"
 
 
 def encode_crops(crops: np.ndarray, quality: int, workers: int = 8) -> list[bytes]:
-    """RGB uint8 crops -> WebP byte strings (OpenCV encodes BGR)."""
-    params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
-
-    def one(crop: np.ndarray) -> bytes:
-        ok, data = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params)
-        if not ok:
-            raise ValueError("WebP encoding failed")
-        return data.tobytes()
-
+    """RGB uint8 crops -> WebP byte strings, as faceapp.images encodes them."""
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, crops, chunksize=256))
+        return list(pool.map(lambda crop: encode_webp(crop, quality), crops, chunksize=256))
 
 
 def decode_crops(blob: np.ndarray, offsets: np.ndarray, workers: int = 8) -> np.ndarray:
