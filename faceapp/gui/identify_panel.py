@@ -61,7 +61,7 @@ class IdentifyPanel(QWidget):
                 "identify", name=match.name, person_id=match.person_id, decision="seen", distance=match.distance
             )
             stamp = datetime.now().strftime("%H:%M:%S")
-            item = QListWidgetItem(status_icon("ok"), f"{OK} {match.name} at {stamp} (distance {fmt_distance(match.distance)})")
+            item = QListWidgetItem(status_icon("ok"), f"{match.name} at {stamp} (distance {fmt_distance(match.distance)})")
             self.seen.insertItem(0, item)
             while self.seen.count() > MAX_ROWS:
                 self.seen.takeItem(self.seen.count() - 1)

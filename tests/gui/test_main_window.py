@@ -67,6 +67,8 @@ def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos,
     assert len(seen) == 1 and seen[0]["name"] == "Alice Example" and seen[0]["decision"] == "seen"
     assert seen[0]["distance"] <= window.state.threshold
     assert window.identify_panel.seen.count() == 1
+    row = window.identify_panel.seen.item(0).text()  # the icon marks it; no second tick in the text
+    assert row.startswith("Alice Example at ") and "(distance " in row
 
 
 def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face(
