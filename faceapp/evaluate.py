@@ -60,7 +60,20 @@ def read_pairs(path: str | Path, folds: int = 10) -> list[Pair]:
         pairs.append(Pair(left, right, same, fold))
     if not pairs:
         raise FaceAppError(f"{path}: holds no pairs")
+    check_scorable(pairs, path)
     return pairs
+
+
+def check_scorable(pairs: Sequence[Pair], source: str | Path = "pairs") -> None:
+    """Refuse pairs the protocol cannot score: without both kinds there is no ROC or
+    threshold, and with one fold there are no other folds to choose a threshold on."""
+    same = sum(p.same for p in pairs)
+    if same == 0 or same == len(pairs):
+        kind = "different" if same else "same"
+        raise FaceAppError(f"{source}: holds no {kind}-person pairs; scoring needs both kinds")
+    if len({p.fold for p in pairs}) < 2:
+        raise FaceAppError(f"{source}: all pairs fall in one fold; the threshold is chosen on the other folds, "
+                           "so give at least 2 same and 2 different pairs")
 
 
 def lfw_image_path(images_dir: Path, name: str, number: int) -> Path:

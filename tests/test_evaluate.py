@@ -89,6 +89,25 @@ def test_malformed_pairs_files_raise_faceapp_errors(tmp_path: Path, content: str
         read_pairs(path)
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["A 1 2", "B 1 2"], "no different-person pairs"),
+        (["A 1 B 1", "B 2 C 1"], "no same-person pairs"),
+        (["A 1 2", "A 1 B 1"], "one fold"),  # one of each: both dealt to fold 0
+    ],
+)
+def test_pairs_the_protocol_cannot_score_are_refused(tmp_path: Path, rows: list[str], message: str) -> None:
+    with pytest.raises(FaceAppError, match=message):
+        read_pairs(write_pairs(tmp_path / "pairs.txt", "2", rows))
+
+
+def test_two_pairs_of_each_kind_are_enough_to_score(tmp_path: Path) -> None:
+    pairs = read_pairs(write_pairs(tmp_path / "pairs.txt", "2", ["A 1 2", "B 1 2", "A 1 B 1", "B 2 C 1"]))
+    report = score_pairs(np.array([0.1, 0.2, 0.9, 1.0]), np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]))
+    assert report.accuracy == 1.0 and np.isfinite(list(report.tar_at_far.values())).all()
+
+
 def test_a_missing_pairs_file_is_a_faceapp_error(tmp_path: Path) -> None:
     with pytest.raises(FaceAppError, match="cannot read"):
         read_pairs(tmp_path / "nope.txt")

@@ -62,8 +62,12 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
     out(f"detection failures: {report.detection_failures} (scored on a centre crop, not dropped)")
     out(f"accuracy: {report.accuracy:.4f} +/- {report.accuracy_std:.4f} (10-fold, threshold chosen on the other folds)")
     out(f"AUC: {report.auc:.4f}")
+    n_different = report.pairs - n_same
     for level, tar in report.tar_at_far.items():
-        out(f"TAR at FAR {level}: {tar:.4f}")
+        # Fewer than 1/FAR impostor pairs cannot show that rate: the threshold then sits
+        # below every impostor, so say what was measured.
+        coarse = f" (only {n_different} different pairs: measured at 0 false accepts)" if n_different * float(level) < 1 else ""
+        out(f"TAR at FAR {level}: {tar:.4f}{coarse}")
     out(f"best threshold on these pairs: {report.threshold:.4f}")
     if at_model["tar"] is not None and at_model["far"] is not None:
         out(f"at the model's threshold {pipeline.threshold:.4f}: TAR {at_model['tar']:.4f}, FAR {at_model['far']:.4f}")
