@@ -52,6 +52,9 @@ class YuNetDetector:
             raise DetectorError(f"face detector model not found: {model_path}")
         try:
             self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 5000)
+            # Another valid ONNX graph loads fine and only fails on its first frame: try one now,
+            # so a wrong file is refused here with a clear message, not mid-stream.
+            self._net.detect(np.zeros((320, 320, 3), np.uint8))
         except cv2.error as exc:
             raise DetectorError(f"cannot load face detector model {model_path}: it is damaged or not YuNet") from exc
         self.model_path = model_path

@@ -166,6 +166,13 @@ def test_a_garbage_model_file_is_a_detector_error(tmp_path: Path) -> None:
         YuNetDetector(tmp_path / "absent.onnx")
 
 
+def test_a_valid_onnx_model_that_is_not_yunet_is_refused_on_loading(shipped_model_card: Path) -> None:
+    # faceapp's own encoder is a well-formed ONNX graph that OpenCV loads; only running it
+    # as a detector fails, which loading now tries, so the error comes before any frame.
+    with pytest.raises(DetectorError, match="damaged or not YuNet"):
+        YuNetDetector(shipped_model_card.with_suffix(".onnx"))
+
+
 # -- the Haar fallback -------------------------------------------------------------------------------
 
 
