@@ -179,6 +179,11 @@ class Encoder:
         for start in range(0, len(crops), self.batch_size):
             batch = crops[start : start + self.batch_size]
             out[start : start + len(batch)] = self._embed_batch(batch)
+        if not np.isfinite(out).all():
+            # Weights that pass their checksum (a card re-signed by hand, a bad export) can still
+            # be broken; stop here rather than store or match encodings that mean nothing.
+            raise ModelError(f"model {self.model_id} produced non-finite encodings: its weights are damaged; "
+                             "reinstall faceapp's assets/ or pass another --model")
         return out
 
     def _embed_batch(self, batch: np.ndarray) -> np.ndarray:

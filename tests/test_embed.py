@@ -123,3 +123,20 @@ def test_the_thread_count_is_passed_to_onnx_runtime(shipped_model_card: Path, en
     one = Encoder(read_card(shipped_model_card), device="cpu", threads=1)
     assert one._session.get_session_options().intra_op_num_threads == 1
     assert encoder._session.get_session_options().intra_op_num_threads == torch.get_num_threads()  # the default
+
+
+def test_weights_that_give_non_finite_encodings_are_a_model_error(
+    shipped_model_card: Path, lfw_crops: np.ndarray, tmp_path: Path
+) -> None:
+    # The shipped weights with one NaN, re-signed so that the checksum passes: damage that only
+    # running the model can show must still stop before anything is stored or matched.
+    card = read_card(shipped_model_card)
+    state = torch.load(card.weights_path, map_location="cpu", weights_only=True)
+    name = next(k for k, v in reversed(state.items()) if v.is_floating_point() and v.ndim == 1)
+    state[name] = state[name].clone()
+    state[name][0] = float("nan")
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    broken = replace(card, weights_path=damaged, sha256=file_sha256(damaged), onnx_path=None, onnx_sha256=None)
+    with pytest.raises(ModelError, match="non-finite encodings"):
+        Encoder(broken, device="cpu", runtime="torch").embed(lfw_crops)
