@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from ..config import Settings
@@ -21,9 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.defaults(
         db_path=args.db, model_path=args.model, detector_model=args.detector_model, device=args.device
     )
+    from ..errors import FaceAppError
     from .app import run_gui
 
-    return run_gui(settings, args.source)
+    try:
+        return run_gui(settings, args.source)
+    except FaceAppError as exc:  # no display, say: one clear line, as the CLI gives
+        print(f"faceapp: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+from typing import Mapping
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..config import Settings
+from ..errors import FaceAppError
 from .main_window import MainWindow
 from .prefs import APPLICATION, ORGANIZATION
 
@@ -24,9 +27,22 @@ def make_app() -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def check_display(environ: Mapping[str, str] | None = None, platform: str | None = None) -> None:
+    """On Linux, refuse to start without a display: Qt would abort the process (core dump)
+    instead of saying why. An explicit QT_QPA_PLATFORM (offscreen, vnc, ...) is trusted."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        raise FaceAppError("no display to show the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): "
+                           "start faceapp from a desktop session, or use its commands (faceapp --help)")
+
+
 def run_gui(settings: Settings, source: str | None = None, *, qsettings: QSettings | None = None) -> int:
     """Show the main window over ``source`` (None: the remembered source, else the first camera)
     and run until it is closed; returns the exit code."""
+    check_display()
     app = make_app()
     window = MainWindow(settings, source, qsettings=qsettings)
     window.show()
