@@ -280,6 +280,25 @@ def test_gallery_holds_only_the_models_templates_and_others_are_stale(store: Sto
     assert (m.name, m.person_id, m.accepted) == ("Bob", bob, True)
 
 
+def test_a_damaged_template_is_left_out_of_matching_and_named_but_kept_in_the_file(
+    store: Store, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = store.enroll("Alice", encodings(2), MODEL)
+    bob = store.enroll("Bob", encodings(1, seed=1), MODEL)
+    first = store.db.execute("SELECT id FROM templates WHERE person_id = ? ORDER BY id", (alice,)).fetchone()[0]
+    garbage = np.full(DIM, 3e38, "<f4").tobytes()  # what overwritten bytes look like: not a unit vector
+    store.db.execute("UPDATE templates SET encoding = ? WHERE id = ?", (garbage, first))
+    store.db.conn.commit()
+
+    with caplog.at_level("WARNING", logger="faceapp.store"):
+        g = store.gallery(MODEL)
+    assert sorted(g.person_ids.tolist()) == sorted([alice, bob])  # everyone else still matches
+    assert "1 damaged template(s)" in caplog.text and "Alice" in caplog.text and "Bob" not in caplog.text
+    assert identify(encodings(1, seed=1)[0], g, threshold=0.5).name == "Bob"
+    assert store.templates_of("Alice", MODEL).shape == (1, DIM)  # verify sees her healthy template
+    assert store.db.execute("SELECT COUNT(*) FROM templates").fetchone()[0] == 3  # nothing was deleted
+
+
 def test_gallery_of_a_model_without_templates_is_empty(store: Store) -> None:
     store.enroll("Alice", encodings(1), MODEL)
     g = store.gallery("brand-new-model")
