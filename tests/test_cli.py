@@ -330,6 +330,26 @@ def test_enroll_from_a_camera_gives_up_when_no_good_face_appears(cli, db: Path, 
     assert not db.exists() or snapshot(db)["people"] == []
 
 
+def test_options_may_come_between_positionals(cli, db: Path, enrolled: Cast, tmp_path: Path) -> None:
+    result = cli("verify", enrolled.name, "--json", enrolled.probe)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["accepted"] is True
+
+    two = np.hstack([load_image(enrolled.enroll[0]), load_image(enrolled.stranger)])
+    group = tmp_path / "two.png"
+    assert cv2.imwrite(str(group), cv2.cvtColor(two, cv2.COLOR_RGB2BGR))
+    result = cli("enroll", "Somebody New", enrolled.stranger, "--largest", group)  # nargs="*" split by an option
+    assert result.code == 0, result.err
+    assert "2 templates" in result.out
+
+    result = cli("identify", "--max-frames", 1, enrolled.probe, "--json")
+    assert result.code == 0 and len(result.json_lines()) == 1
+    result = cli("people", "rename", "Somebody New", "--db", db, "Someone Else")  # nested subcommand
+    assert result.code == 0, result.err
+    assert cli("people", "delete", "Someone Else", "--db", db, "--yes").code == 0
+    assert [p.name for p in json_people(cli)] == [enrolled.name]
+
+
 # -- identify ----------------------------------------------------------------------------------------
 
 
@@ -392,6 +412,26 @@ def test_identify_a_video_prints_one_json_line_per_frame(cli, face_video: Path, 
         assert first.name in [face["name"] for face in line["faces"]]
 
 
+def test_max_frames_limits_every_frame_source_and_must_not_be_negative(
+    cli, enrolled: Cast, tmp_path: Path, face_video: Path
+) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, photo in enumerate([*enrolled.enroll, enrolled.probe, enrolled.stranger]):
+        shutil.copy(photo, folder / f"f{i:03d}.jpg")
+
+    for source in (("--camera", folder), (folder,), ("--camera", face_video), (face_video,)):
+        result = cli("identify", *source, "--json", "--max-frames", 2)
+        assert result.code == 0, (source, result.err)
+        assert len(result.json_lines()) == 2, source
+    unlimited = cli("identify", "--camera", folder, "--json", "--max-frames", 0)
+    assert unlimited.code == 0 and len(unlimited.json_lines()) == 4
+
+    result = cli("identify", "--camera", folder, "--max-frames", -1)
+    assert result.code == 2 and result.out == ""
+    assert "--max-frames: must be 0 (no limit) or more, got -1" in result.err
+
+
 def test_identify_needs_an_existing_database(cli, cast: Cast, db: Path) -> None:
     result = cli("identify", cast.probe)
     assert result.code == 2 and "no such database" in result.err
@@ -407,10 +447,27 @@ def test_templates_of_another_model_are_counted_and_never_compared(cli, db: Path
     assert "2 templates" in result.err and "enroll those people again" in result.err  # no crop kept: no reencode
     (face,) = result.json_lines()[0]["faces"]
     assert face["name"] == enrolled.name
-    assert cli("verify", "Ghost", enrolled.probe).code == 2
+    result = cli("verify", "ghost", enrolled.probe)
+    assert result.code == 2
+    assert "error: Ghost has no usable templates for model" in result.err and "faceapp reencode" in result.err
+    assert "person id" not in result.err and "enroll them first" not in result.err
     result = cli("reencode")
     assert result.code == 0 and result.out.startswith("nothing to re-encode")
     assert "2 templates of other models kept no face crop" in result.err
+
+
+def test_verify_someone_without_any_template_says_to_enroll_them(cli, db: Path, enrolled: Cast) -> None:
+    with Store.open(db) as store:
+        store.enroll("Hollow", np.stack([random_unit(1, 8)[0]]), "an-older-model")
+        hollow_id = store.person("Hollow").id
+    conn = sqlite3.connect(db)  # a person whose templates are all gone
+    conn.execute("DELETE FROM templates WHERE person_id = ?", (hollow_id,))
+    conn.commit()
+    conn.close()
+    result = cli("verify", "Hollow", enrolled.probe)
+    assert result.code == 2
+    assert "error: Hollow has no templates; enroll them first" in result.err
+    assert "reencode" not in result.err
 
 
 @pytest.fixture
@@ -515,6 +572,25 @@ def test_verify_unknown_name_or_bad_photo_is_an_error(cli, db: Path, enrolled: C
     result = cli("verify", enrolled.name, tmp_path / "nowhere.jpg")
     assert result.code == 2 and "nowhere.jpg" in result.err
     assert snapshot(db) == before
+
+
+def test_a_failed_verify_json_prints_one_object_with_the_error(cli, enrolled: Cast, tmp_path: Path) -> None:
+    not_a_video = tmp_path / "clip.avi"
+    not_a_video.write_text("not a video")
+    cases = [
+        (("Nobody Enrolled", enrolled.probe), "Nobody Enrolled"),
+        ((enrolled.name, blank_png(tmp_path / "blank.png")), "no face"),
+        ((enrolled.name, tmp_path / "nowhere.jpg"), "nowhere.jpg"),
+        ((enrolled.name, "--camera", not_a_video), "cannot open"),
+    ]
+    for args, expected in cases:
+        result = cli("verify", *args, "--json")
+        assert result.code == 2, args
+        (answer,) = result.json_lines()
+        assert expected in answer["error"] and answer["name"] == args[0]
+        assert result.err.startswith("faceapp: error: ") and answer["error"] in result.err
+    result = cli("verify", "Nobody Enrolled", enrolled.probe)  # without --json, stdout stays empty
+    assert result.code == 2 and result.out == ""
 
 
 def test_threshold_comes_from_the_card_or_the_command_line(cli, enrolled: Cast, card) -> None:
@@ -655,7 +731,8 @@ class FakeTerminal(io.StringIO):
 def test_people_rename_and_delete(cli, db: Path, card, monkeypatch: pytest.MonkeyPatch) -> None:
     make_db(db, {"Ann": 2, "Bob": 3}, card.model_id, card.dim)
 
-    assert cli("people", "rename", "Ann", "Anna Smith").code == 0
+    result = cli("people", "rename", "ann", "  Anna   Smith ")
+    assert result.code == 0 and result.out == "renamed Ann to Anna Smith\n"  # as stored, not as typed
     assert cli("people", "rename", "Anna Smith", "Bob").code == 2  # taken
     assert cli("people", "rename", "Nobody", "X").code == 2
     assert cli("people", "rename", "Bob", "\x1b[31m").code == 2
@@ -794,7 +871,9 @@ def test_evaluate_scores_a_pairs_file(cli, lfw_dir: Path, tmp_path: Path, card) 
 
 def test_evaluate_names_a_missing_image(cli, lfw_dir: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1\nAbdullah_Gul\t13\t99\n")
+    pairs.write_text(  # scorable (both kinds, two folds), but one image is not there
+        "2\nAbdullah_Gul\t13\t99\nAbdullah_Gul\t13\t14\nAbdullah_Gul\t13\tAJ_Lamas\t1\nAbdullah_Gul\t14\tAaron_Guiel\t1\n"
+    )
     result = cli("evaluate", "--pairs", pairs, "--images", lfw_dir)
     assert result.code == 2
     assert "Abdullah_Gul_0099.jpg" in result.err

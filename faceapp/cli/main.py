@@ -18,6 +18,7 @@ from .common import (
     PROG,
     CLIError,
     Context,
+    json_line,
     logging_to_stderr,
 )
 from .enroll import cmd_enroll, cmd_import
@@ -53,6 +54,36 @@ def _run_training(argv: list[str]) -> int:
 # Argument parsing
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser that takes options between positionals ('enroll NAME --largest
+    PHOTO', 'verify NAME --json PHOTO'): plain argparse stops filling positionals at the first
+    option, leaving the rest as 'unrecognized arguments'."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        # parse_known_intermixed_args calls back into parse_known_args, and cannot handle
+        # a parser with its own subcommands (e.g. 'people'): plain parsing for those.
+        if self._intermixing or self._subparsers is not None:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+def _frame_limit(text: str) -> int:
+    """--max-frames: a whole number, 0 (no limit) or more; a usage error (exit 2) otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {value}")
+    return value
+
+
 def _add_global_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("global options (before or after the subcommand)")
     S = argparse.SUPPRESS
@@ -73,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local face verification (1:1) and recognition (1:N). Without a subcommand, opens the GUI.",
     )
     _add_global_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_IntermixedParser)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -82,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("enroll", "enroll a person from photos (each must show exactly one face) and/or a camera")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images")
+    p.add_argument("paths", nargs="*", default=[], metavar="PATH", help="image files or folders of images")
     p.add_argument("--largest", action="store_true", help="use the largest face of photos that show several")
     p.add_argument("--camera", metavar="SRC", help="also take shots from a camera index, stream URL or video file")
     p.add_argument("--shots", type=int, default=5, metavar="N", help="how many camera shots (default 5)")
@@ -100,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", metavar="PATH", help="an image, a folder of images or a video file")
     p.add_argument("--camera", metavar="SRC", help="a camera index, stream URL, video file or folder")
     p.add_argument("--json", action="store_true", help="one JSON object per image or frame")
-    p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop a video or camera after N frames")
+    p.add_argument("--max-frames", type=_frame_limit, default=0, metavar="N",
+                   help="stop after N frames of a video, camera, stream or folder (a folder's first N images); "
+                        "0, the default, means no limit")
 
     p = add("import", "bulk-enroll a folder of per-person subfolders (resumable)")
     p.add_argument("dir", metavar="DIR")
@@ -205,8 +238,16 @@ COMMANDS = {
 }
 
 
+def _error_json(args: argparse.Namespace | None, message: str) -> None:
+    """'verify --json' answers every run with one JSON object on stdout, errors included, so a
+    script always has something to parse (the one-line message still goes to stderr)."""
+    if args is not None and args.command == "verify" and getattr(args, "json", False):
+        json_line({"name": args.name, "error": message})
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args: argparse.Namespace | None = None
     try:
         train_args = _split_train(argv)
         if train_args is not None:
@@ -223,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     except FaceAppError as exc:
         message = " ".join(str(exc).splitlines()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        _error_json(args, message)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr, flush=True)

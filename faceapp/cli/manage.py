@@ -40,8 +40,9 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
         if action == "list":
             return _people_list(ctx, store, args)
         if action == "rename":
+            old = store.person(args.old).name  # as stored, not as typed ('john bolton')
             store.rename(args.old, args.new)
-            out(f"renamed {args.old} to {' '.join(args.new.split())}")
+            out(f"renamed {old} to {store.person(args.new).name}")
             return EXIT_OK
         return _people_delete(store, args)
 

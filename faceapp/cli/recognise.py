@@ -17,6 +17,7 @@ from .common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_REJECTED,
+    PROG,
     VERIFY_FRAME_BUDGET,
     CLIError,
     Context,
@@ -49,6 +50,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         pipeline = ctx.pipeline()
         warn_stale(store, pipeline.model_id)
         gallery = store.gallery(pipeline.model_id)
+        _check_has_templates(person, gallery)
         consistent = True
         if args.path:
             path = Path(args.path).expanduser()
@@ -72,6 +74,19 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         who = person.name if accepted else f"not {person.name}"
         out(f"{decision}: {who} (distance {distance:.4f} {sign} threshold {threshold:.4f})")
     return EXIT_OK if accepted else EXIT_REJECTED
+
+
+def _check_has_templates(person: PersonInfo, gallery) -> None:
+    """Refuse, by name, a person with nothing to compare against for this model, with the
+    right advice: templates of another model want 'faceapp reencode', none at all enrolling."""
+    if len(gallery.for_person(person.id)):
+        return
+    if person.templates:
+        raise CLIError(
+            f"{person.name} has no usable templates for model {gallery.model_id!r}, only {person.templates} made by "
+            f"another model (or damaged): run '{PROG} reencode', or enroll them again if it cannot re-encode them"
+        )
+    raise CLIError(f"{person.name} has no templates; enroll them first")
 
 
 def _verify_live(pipeline: Pipeline, gallery, person: PersonInfo, source_spec: str, needed: int,
@@ -135,6 +150,8 @@ def _identify_images(pipeline: Pipeline, gallery, store: Store, spec, args: argp
 
     target = Path(str(spec.target))
     paths = folder_images(target) if spec.kind == "folder" else [target]
+    if args.max_frames:  # a folder is a slow camera too: its first N images
+        paths = paths[: args.max_frames]
     errors = 0
     for index, path in enumerate(paths):
         try:
