@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run_gui(settings, args.source)
-    except FaceAppError as exc:  # no display, say: one clear line, as the CLI gives
+    except FaceAppError as exc:  # e.g. no display: one clear line, as the CLI gives
         print(f"faceapp: error: {exc}", file=sys.stderr)
         return 2
 
