@@ -593,6 +593,17 @@ def test_a_failed_verify_json_prints_one_object_with_the_error(cli, enrolled: Ca
     assert result.code == 2 and result.out == ""
 
 
+def test_a_failed_identify_json_prints_one_object_with_the_error(cli, enrolled: Cast, tmp_path: Path) -> None:
+    # A failure of the whole run (not of one image in a folder) also answers in JSON.
+    not_a_video = tmp_path / "clip.avi"
+    not_a_video.write_text("not a video")
+    for args, expected in [((tmp_path / "nowhere.jpg",), "nowhere.jpg"), (("--camera", not_a_video), "cannot open")]:
+        result = cli("identify", *args, "--json")
+        assert result.code == 2, args
+        (answer,) = result.json_lines()
+        assert expected in answer["error"] and answer["path"] == str(args[-1])
+
+
 def test_threshold_comes_from_the_card_or_the_command_line(cli, enrolled: Cast, card) -> None:
     level = min(card.thresholds, key=float)  # the strictest level the card calibrated
     answer = json.loads(cli("verify", enrolled.name, enrolled.probe, "--json", "--far", level).out)

@@ -239,10 +239,14 @@ COMMANDS = {
 
 
 def _error_json(args: argparse.Namespace | None, message: str) -> None:
-    """'verify --json' answers every run with one JSON object on stdout, errors included, so a
-    script always has something to parse (the one-line message still goes to stderr)."""
-    if args is not None and args.command == "verify" and getattr(args, "json", False):
+    """With --json, 'verify' and 'identify' answer a failed run with one JSON object on stdout
+    too, so a script always has something to parse (the one-line message still goes to stderr)."""
+    if args is None or not getattr(args, "json", False):
+        return
+    if args.command == "verify":
         json_line({"name": args.name, "error": message})
+    elif args.command == "identify":
+        json_line({"path": args.path or args.camera, "error": message})
 
 
 def main(argv: list[str] | None = None) -> int:
