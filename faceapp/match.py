@@ -31,12 +31,24 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return view
 
 
+def _row_norms(rows: np.ndarray) -> np.ndarray:
+    """Each row's L2 norm, in float64 (inf, not a warning, for garbage that overflows)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+
+
+def unit_row_mask(rows: np.ndarray) -> np.ndarray:
+    """Which rows are finite and L2-normalised: the ones matching can use."""
+    norms = _row_norms(rows)
+    return np.isfinite(norms) & (np.abs(norms - 1.0) <= UNIT_TOLERANCE)
+
+
 def _check_unit_rows(rows: np.ndarray, what: str) -> None:
     if rows.size == 0:
         return
     if not np.isfinite(rows).all():
         raise ValueError(f"{what} contain NaN or infinite values")
-    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+    norms = _row_norms(rows)
     worst = float(np.max(np.abs(norms - 1.0)))
     if worst > UNIT_TOLERANCE:
         raise ValueError(

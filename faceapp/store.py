@@ -27,7 +27,7 @@ import numpy as np
 import sqlite_utils
 
 from .errors import StoreError, UnknownPersonError
-from .match import UNIT_TOLERANCE, Gallery
+from .match import UNIT_TOLERANCE, Gallery, unit_row_mask
 
 log = logging.getLogger(__name__)
 
@@ -212,13 +212,6 @@ def _create_private_file(path: Path) -> None:
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the database ({exc.strerror})") from exc
     os.close(fd)
-
-
-def _unit_rows(rows: np.ndarray) -> np.ndarray:
-    """Which rows are finite and L2-normalised: the templates matching can use."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
-    return np.isfinite(norms) & (np.abs(norms - 1.0) <= UNIT_TOLERANCE)
 
 
 class Store:
@@ -580,16 +573,22 @@ class Store:
             )
         encodings = np.frombuffer(blob, dtype="<f4").reshape(len(rows), dim)
         person_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        damaged = ~_unit_rows(encodings)
-        if damaged.any():
-            # One damaged row must not stop matching for everyone: leave it out (it stays in
-            # the file, nothing is deleted) and name whose it is, so they can enroll again.
-            who = sorted({names.get(int(i), f"person {int(i)}") for i in person_ids[damaged]})
+        usable = self._usable(encodings, model_id,
+                              lambda bad: sorted({names.get(int(i), f"person {int(i)}") for i in person_ids[bad]}))
+        if not usable.all():  # index only then: a healthy gallery stays a view of the blob, not a copy
+            encodings, person_ids = encodings[usable], person_ids[usable]
+        return Gallery(encodings, person_ids, names, model_id)
+
+    def _usable(self, encodings: np.ndarray, model_id: str, owners: Callable[[np.ndarray], list[str]]) -> np.ndarray:
+        """The rows matching can use. One damaged row must not stop matching for everyone: it
+        is left out (it stays in the file, nothing is deleted) and ``owners(damaged_mask)``
+        names whose it is, so they can enroll again."""
+        usable = unit_row_mask(encodings)
+        if not usable.all():
             log.warning("%s: %d damaged template(s) of model %s left out of matching, of: %s. "
                         "Add photos or enroll them again; their other templates still match",
-                        self.path, int(damaged.sum()), model_id, ", ".join(who))
-            encodings, person_ids = encodings[~damaged], person_ids[~damaged]
-        return Gallery(encodings, person_ids, names, model_id)
+                        self.path, int((~usable).sum()), model_id, ", ".join(owners(~usable)))
+        return usable
 
     def _model_dim(self, model_id: str) -> int | None:
         with self._errors():
@@ -675,11 +674,7 @@ class Store:
             return np.empty((0, self._model_dim(model_id) or 0), np.float32)
         dim = int(rows[0][0])
         templates = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim).astype(np.float32)
-        usable = _unit_rows(templates)
-        if not usable.all():  # as in gallery(): left out, kept in the file, and said
-            log.warning("%s: %d damaged template(s) of %s (model %s) left out of matching; add photos or enroll "
-                        "them again", self.path, int((~usable).sum()), name, model_id)
-        return templates[usable]
+        return templates[self._usable(templates, model_id, lambda bad: [name])]
 
     # -- events -----------------------------------------------------------------------
 
