@@ -16,7 +16,7 @@ from faceapp.embed import file_sha256, load_encoder, read_card
 from faceapp.errors import ModelError
 from faceapp.model import TowerConfig, build_tower
 from training.engine import embed_crops
-from training.export import export
+from training.export import export, onnx_ready
 from training.prepare import load_dataset
 from training.train import TrainConfig, train
 
@@ -98,6 +98,31 @@ def test_the_onnx_copy_is_listed_checksummed_and_computes_the_same_encodings(exp
     assert (through_onnx.runtime, through_torch.runtime) == ("onnx", "torch")
     np.testing.assert_allclose(through_onnx.embed(crops), through_torch.embed(crops), atol=1e-5)
     assert load_encoder(exported["card_path"], device="cpu").runtime == "onnx"  # the CPU default
+
+
+def test_onnx_ready_swaps_every_prelu_and_keeps_the_encodings() -> None:
+    torch.manual_seed(0)
+    model = build_tower(TowerConfig(widths=(8, 16, 16, 16), blocks=(1, 1, 1))).eval()
+    prelus = [m for m in model.modules() if isinstance(m, torch.nn.PReLU)]
+    with torch.no_grad():
+        for prelu in prelus:  # slopes of both signs and above 1, as trained towers have
+            prelu.weight.copy_(torch.empty_like(prelu.weight).uniform_(-0.7, 1.3))
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5)  # so negative pre-activations are common
+    ready = onnx_ready(model)
+    assert prelus and not any(isinstance(m, torch.nn.PReLU) for m in ready.modules())
+    assert any(isinstance(m, torch.nn.PReLU) for m in model.modules())  # the original is untouched
+    images = torch.rand(4, 3, 112, 112) * 255
+    with torch.no_grad():
+        torch.testing.assert_close(ready(images), model(images), atol=1e-6, rtol=0)
+
+
+def test_the_onnx_copy_has_no_prelu_node(exported: dict) -> None:
+    import onnx
+
+    graph = onnx.load(exported["out"] / exported["card"]["onnx"]["file"]).graph
+    ops = {node.op_type for node in graph.node}
+    assert "Conv" in ops and "PRelu" not in ops
 
 
 def test_a_single_pass_export_has_its_own_id_and_the_network_alone_encodes(
