@@ -107,6 +107,23 @@ class PersonInfo:
     has_thumbnail: bool
 
 
+@dataclass(frozen=True)
+class TemplateInfo:
+    """One stored template as listed to the user, so a bad one can be found and removed.
+
+    ``source`` is the photo's path or the camera's description ("" when unknown); ``damaged``
+    says the encoding is not a unit vector of its stated size (matching leaves it out).
+    """
+
+    id: int
+    model_id: str
+    source: str
+    quality: float | None
+    created_at: str
+    has_crop: bool
+    damaged: bool
+
+
 # ---------------------------------------------------------------------------------------
 # Schema migrations. Each function moves the schema from version i to i + 1 and runs in
 # its own transaction together with the PRAGMA user_version bump, so a crash leaves the
@@ -586,7 +603,8 @@ class Store:
         usable = unit_row_mask(encodings)
         if not usable.all():
             log.warning("%s: %d damaged template(s) of model %s left out of matching, of: %s. "
-                        "Add photos or enroll them again; their other templates still match",
+                        "Their other templates still match; 'faceapp people templates NAME' lists and "
+                        "removes damaged ones",
                         self.path, int((~usable).sum()), model_id, ", ".join(owners(~usable)))
         return usable
 
@@ -676,6 +694,46 @@ class Store:
         templates = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim).astype(np.float32)
         return templates[self._usable(templates, model_id, lambda bad: [name])]
 
+    def templates(self, name: str) -> list[TemplateInfo]:
+        """Every template of one person, of every model, oldest first."""
+        with self._read() as conn:
+            person_id, _ = self._person_row(conn, name)
+            rows = conn.execute(
+                "SELECT id, model_id, dim, encoding, source, quality, created_at, crop IS NOT NULL"
+                " FROM templates WHERE person_id = ? ORDER BY id",
+                (person_id,),
+            ).fetchall()
+        return [
+            TemplateInfo(int(r[0]), str(r[1]), str(r[4] or ""), None if r[5] is None else float(r[5]),
+                         str(r[6] or ""), bool(r[7]), damaged=not _is_unit_blob(r[3], r[2]))
+            for r in rows
+        ]
+
+    def template_crop(self, name: str, template_id: int) -> bytes | None:
+        """The kept face crop (image bytes) of one of ``name``'s templates, None if none was kept."""
+        with self._read() as conn:
+            person_id, stored = self._person_row(conn, name)
+            row = conn.execute(
+                "SELECT crop FROM templates WHERE id = ? AND person_id = ?", (int(template_id), person_id)
+            ).fetchone()
+        if row is None:
+            raise StoreError(f"{stored} has no template {template_id}")
+        return None if row[0] is None else bytes(row[0])
+
+    def delete_template(self, name: str, template_id: int) -> int:
+        """Erase one template of ``name`` (an enrollment photo that was a poor likeness, or a
+        damaged row); returns how many templates that person has left. The person stays, even
+        with none left, so their events keep their link; enroll again or delete them."""
+        with self._write() as conn:
+            person_id, stored = self._person_row(conn, name)
+            gone = conn.execute(
+                "DELETE FROM templates WHERE id = ? AND person_id = ?", (int(template_id), person_id)
+            ).rowcount
+            if not gone:
+                raise StoreError(f"{stored} has no template {template_id}; "
+                                 f"list theirs with 'faceapp people templates \"{stored}\"'")
+            return int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0])
+
     # -- events -----------------------------------------------------------------------
 
     def log_event(
@@ -752,6 +810,13 @@ class Store:
         params.append(int(limit))
         with self._errors():
             return list(self.db.query(sql, params))
+
+
+def _is_unit_blob(blob: object, dim: object) -> bool:
+    """Whether a stored encoding blob holds ``dim`` little-endian float32s of unit length."""
+    if not isinstance(blob, bytes) or not isinstance(dim, int) or dim <= 0 or len(blob) != dim * 4:
+        return False
+    return bool(unit_row_mask(np.frombuffer(blob, dtype="<f4").reshape(1, dim))[0])
 
 
 def _check_encodings(encodings: np.ndarray) -> np.ndarray:

@@ -299,6 +299,49 @@ def test_a_damaged_template_is_left_out_of_matching_and_named_but_kept_in_the_fi
     assert store.db.execute("SELECT COUNT(*) FROM templates").fetchone()[0] == 3  # nothing was deleted
 
 
+def test_a_persons_templates_are_listed_with_their_source_and_state(store: Store) -> None:
+    store.enroll("Alice", encodings(2), MODEL, sources=["a.jpg", None], qualities=[0.9, 0.5], crops=[b"png", None])
+    store.enroll("Alice", encodings(1, seed=3), "older-model", sources=["camera 0"])
+    store.enroll("Bob", encodings(1, seed=1), MODEL)
+    first = store.templates("alice")[0].id  # case-insensitive, like every look-up
+    store.db.execute("UPDATE templates SET encoding = ? WHERE id = ?", (np.full(DIM, 3e38, "<f4").tobytes(), first))
+    store.db.conn.commit()
+
+    listed = store.templates("Alice")
+    assert [(t.model_id, t.source, t.quality, t.has_crop, t.damaged) for t in listed] == [
+        (MODEL, "a.jpg", pytest.approx(0.9), True, True),
+        (MODEL, "", pytest.approx(0.5), False, False),
+        ("older-model", "camera 0", None, False, False),
+    ]
+    assert listed == sorted(listed, key=lambda t: t.id) and all(t.created_at for t in listed)
+    assert [store.template_crop("Alice", t.id) for t in listed] == [b"png", None, None]
+    with pytest.raises(StoreError, match="Alice has no template"):
+        store.template_crop("Alice", store.templates("Bob")[0].id)
+    with pytest.raises(UnknownPersonError):
+        store.templates("Nobody")
+
+
+def test_removing_one_template_keeps_the_person_and_their_other_templates(store: Store) -> None:
+    store.enroll("Alice", encodings(3), MODEL)
+    bob = store.enroll("Bob", encodings(1, seed=1), MODEL)
+    first, *rest = [t.id for t in store.templates("Alice")]
+
+    assert store.delete_template("Alice", first) == 2
+    assert [t.id for t in store.templates("Alice")] == rest
+    assert store.templates_of("Alice", MODEL).shape == (2, DIM)
+    bobs = store.templates("Bob")[0].id
+    with pytest.raises(StoreError, match="Alice has no template"):
+        store.delete_template("Alice", bobs)  # someone else's id: refused, nothing goes
+    with pytest.raises(StoreError, match="no template"):
+        store.delete_template("Alice", first)  # already gone
+    assert store.gallery(MODEL).person_ids.tolist().count(bob) == 1
+
+    for template_id in rest:
+        store.delete_template("alice", template_id)
+    assert store.person("Alice").templates == 0  # still enrolled by name, with nothing to match
+    assert store.templates("Alice") == []
+
+
 def test_gallery_of_a_model_without_templates_is_empty(store: Store) -> None:
     store.enroll("Alice", encodings(1), MODEL)
     g = store.gallery("brand-new-model")
