@@ -764,6 +764,50 @@ def test_people_rename_and_delete(cli, db: Path, card, monkeypatch: pytest.Monke
     assert cli("people", "delete", "Bob", "--yes").code == 2
 
 
+def test_people_templates_lists_each_template_and_remove_template_takes_one_away(
+    cli, db: Path, card, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(db) as store:
+        store.enroll("Ann", random_unit(2, card.dim), card.model_id, sources=["/photos/ann-1.jpg", "/photos/ann-2.jpg"])
+        store.enroll("Ann", random_unit(1, card.dim, seed=5), "faceapp-encoder-older", sources=["camera 0"])
+        store.enroll("Bob", random_unit(1, card.dim, seed=1), card.model_id)
+        first, second, older = (t.id for t in store.templates("Ann"))
+        store.db.execute("UPDATE templates SET encoding = ? WHERE id = ?", (b"\0" * 7, second))  # overwritten bytes
+        store.db.conn.commit()
+
+    result = cli("people", "templates", "ann")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "STATE", "CREATED"] and len(lines) == 4
+    assert lines[1].split()[:2] == [str(first), "in"] and lines[1].endswith("/photos/ann-1.jpg")
+    assert lines[2].split()[:2] == [str(second), "damaged"] and lines[2].endswith("/photos/ann-2.jpg")
+    assert lines[3].split()[:3] == [str(older), "other", "model"] and lines[3].endswith("camera 0")
+    listed = json.loads(cli("people", "templates", "Ann", "--json").out)
+    assert [(t["id"], t["state"], t["model"]) for t in listed] == [
+        (first, "in use", card.model_id), (second, "damaged", card.model_id), (older, "other model", "faceapp-encoder-older")]
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # not a terminal: never asks
+    result = cli("people", "remove-template", "Ann", second)
+    assert result.code == 2 and "--yes" in result.err
+    monkeypatch.setattr(sys, "stdin", FakeTerminal("n\n"))
+    result = cli("people", "remove-template", "Ann", second)
+    assert result.code == 1 and f"Remove template {second} of Ann (/photos/ann-2.jpg)? [y/N]" in result.err
+    assert len(json.loads(cli("people", "templates", "Ann", "--json").out)) == 3
+
+    bobs = json.loads(cli("people", "templates", "Bob", "--json").out)[0]["id"]
+    result = cli("people", "remove-template", "Ann", bobs, "--yes")  # Bob's id under Ann's name: refused
+    assert result.code == 2 and f"Ann has no template {bobs}" in result.err and "people templates" in result.err
+    result = cli("people", "remove-template", "Ann", second, "--yes")
+    assert result.code == 0 and result.out == f"removed template {second} of Ann: 2 templates left\n"
+    assert [t["id"] for t in json.loads(cli("people", "templates", "Ann", "--json").out)] == [first, older]
+    assert [(p.name, p.templates) for p in json_people(cli)] == [("Ann", 2), ("Bob", 1)]
+
+    result = cli("people", "remove-template", "Bob", bobs, "--yes")
+    assert result.code == 0 and "0 templates left; enroll Bob again" in result.out
+    assert cli("people", "templates", "Bob").out == "Bob has no templates: enroll them again, or delete them\n"
+    assert cli("people", "templates", "Nobody").code == 2
+
+
 def json_people(cli) -> list:
     from types import SimpleNamespace
 

@@ -1,4 +1,4 @@
-"""``faceapp people`` (list, rename, delete) and ``faceapp reencode`` (after a model update)."""
+"""``faceapp people`` (list, rename, delete, templates, remove-template) and ``faceapp reencode`` (after a model update)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import FaceAppError
 
 if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
-    from ..store import Store
+    from ..store import Store, TemplateInfo
 
 from .common import (
     EXIT_OK,
@@ -32,7 +32,7 @@ from .common import (
 def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
     action = args.people_command
     if action is None:
-        raise CLIError("people needs a subcommand: list, rename or delete")
+        raise CLIError("people needs a subcommand: list, rename, delete, templates or remove-template")
     if action == "list" and not Path(ctx.settings.db_path).expanduser().exists():
         out("[]" if args.json else "nobody is enrolled")  # a fresh install: no database yet
         return EXIT_OK
@@ -44,6 +44,10 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
             store.rename(args.old, args.new)
             out(f"renamed {old} to {store.person(args.new).name}")
             return EXIT_OK
+        if action == "templates":
+            return _people_templates(ctx, store, args)
+        if action == "remove-template":
+            return _people_remove_template(store, args)
         return _people_delete(store, args)
 
 
@@ -68,20 +72,74 @@ def _people_list(ctx: Context, store: Store, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _confirmed(args: argparse.Namespace, prompt: str, refusal: str) -> bool:
+    """``--yes``, or a 'y' typed at an interactive terminal (never a guess from a pipe)."""
+    if args.yes:
+        return True
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        raise CLIError(f"{refusal}: confirmation needs an interactive terminal; pass --yes")
+    print(prompt, end="", file=sys.stderr, flush=True)
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
 def _people_delete(store: Store, args: argparse.Namespace) -> int:
     info = store.person(args.name)
-    if not args.yes:
-        stdin = sys.stdin
-        if stdin is None or not stdin.isatty():
-            raise CLIError(f"not deleting {info.name}: confirmation needs an interactive terminal; pass --yes")
-        prompt = f"Delete {info.name} and its {info.templates} template{'s' if info.templates != 1 else ''}? [y/N] "
-        print(prompt, end="", file=sys.stderr, flush=True)
-        answer = stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            out(f"{info.name} was not deleted")
-            return EXIT_REJECTED
+    prompt = f"Delete {info.name} and its {info.templates} template{'s' if info.templates != 1 else ''}? [y/N] "
+    if not _confirmed(args, prompt, f"not deleting {info.name}"):
+        out(f"{info.name} was not deleted")
+        return EXIT_REJECTED
     removed = store.delete(info.name)
     out(f"deleted {info.name} and {removed} template{'s' if removed != 1 else ''}")
+    return EXIT_OK
+
+
+def _template_state(template: TemplateInfo, model_id: str | None) -> str:
+    if template.damaged:
+        return "damaged"
+    if model_id is None:
+        return "?"  # no readable model card: cannot say which templates it uses
+    return "in use" if template.model_id == model_id else "other model"
+
+
+def _people_templates(ctx: Context, store: Store, args: argparse.Namespace) -> int:
+    from ..embed import read_card
+
+    name = store.person(args.name).name
+    templates = store.templates(name)
+    try:  # JSON only (no torch); without a model the list still shows, states unknown
+        model_id: str | None = read_card(ctx.settings.model_path).model_id
+    except FaceAppError:
+        model_id = None
+    if args.json:
+        out(json.dumps([{"id": t.id, "model": t.model_id, "state": _template_state(t, model_id), "source": t.source,
+                         "quality": t.quality, "created": t.created_at, "crop_kept": t.has_crop} for t in templates],
+                       ensure_ascii=False))
+        return EXIT_OK
+    if not templates:
+        out(f"{name} has no templates: enroll them again, or delete them")
+        return EXIT_OK
+    rows = [(str(t.id), _template_state(t, model_id), t.created_at[:19].replace("T", " "), t.model_id, t.source or "-")
+            for t in templates]
+    headers = ("ID", "STATE", "CREATED (UTC)", "MODEL", "SOURCE")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:-1])]
+    for row in (headers, *rows):
+        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    return EXIT_OK
+
+
+def _people_remove_template(store: Store, args: argparse.Namespace) -> int:
+    name = store.person(args.name).name
+    template = next((t for t in store.templates(name) if t.id == args.template_id), None)
+    if template is None:  # checked before asking, so nobody confirms a removal that cannot happen
+        raise CLIError(f"{name} has no template {args.template_id}; list theirs with 'people templates \"{name}\"'")
+    prompt = f"Remove template {template.id} of {name} ({template.source or 'source unknown'})? [y/N] "
+    if not _confirmed(args, prompt, f"not removing template {template.id} of {name}"):
+        out(f"template {template.id} of {name} was not removed")
+        return EXIT_REJECTED
+    left = store.delete_template(name, template.id)
+    advice = "" if left else f"; enroll {name} again before verifying them"
+    out(f"removed template {template.id} of {name}: {left} template{'s' if left != 1 else ''} left{advice}")
     return EXIT_OK
 
 
