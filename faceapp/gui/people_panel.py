@@ -1,4 +1,4 @@
-"""Enrolled people with thumbnails and template counts: rename, add photos, delete."""
+"""Enrolled people with thumbnails and template counts: rename, add photos, review templates, delete."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ..errors import StoreError
 from ..store import PersonInfo
 from .common import WARN
 from .state import AppState
+from .templates_dialog import TemplatesDialog
 
 THUMB = 56
 
@@ -39,13 +40,15 @@ class PeoplePanel(QWidget):
         self.enroll_button = QPushButton("Enroll…")
         self.rename_button = QPushButton("Rename…")
         self.add_button = QPushButton("Add photos…")
+        self.templates_button = QPushButton("Templates…")
         self.delete_button = QPushButton("Delete…")
         self.enroll_button.clicked.connect(self.enroll_requested.emit)
         self.rename_button.clicked.connect(lambda: self.rename_selected())
         self.add_button.clicked.connect(self._add_photos)
+        self.templates_button.clicked.connect(lambda: self.show_templates())
         self.delete_button.clicked.connect(lambda: self.delete_selected())
         buttons = QHBoxLayout()
-        for b in (self.enroll_button, self.rename_button, self.add_button, self.delete_button):
+        for b in (self.enroll_button, self.rename_button, self.add_button, self.templates_button, self.delete_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -101,13 +104,23 @@ class PeoplePanel(QWidget):
         has_store = self.state.store is not None
         selected = self.selected_name() is not None
         self.enroll_button.setEnabled(has_store)
-        for b in (self.rename_button, self.add_button, self.delete_button):
+        for b in (self.rename_button, self.add_button, self.templates_button, self.delete_button):
             b.setEnabled(has_store and selected)
 
     def _add_photos(self) -> None:
         name = self.selected_name()
         if name:
             self.add_photos_requested.emit(name)
+
+    def show_templates(self) -> TemplatesDialog | None:
+        """Open (without blocking) the selected person's templates, to review or remove them."""
+        name = self.selected_name()
+        if name is None or self.state.store is None:
+            return None
+        dialog = TemplatesDialog(self.state, name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def rename_selected(self) -> bool:
         name = self.selected_name()

@@ -190,6 +190,49 @@ def test_people_panel_renames_and_deletes_after_asking(
     assert len(window.state.gallery) == 0
 
 
+def test_people_panel_shows_each_template_with_its_face_and_removes_one_after_asking(
+    make_window, gui_pipeline, gui_settings, videos, people, qtbot, monkeypatch
+) -> None:
+    from faceapp.images import encode_lossless
+    from faceapp.store import Store
+
+    with open_source(videos[people[0]]) as source:
+        faces = [r.faces[0] for r in (gui_pipeline.process(f, keep_crops=True) for f in source) if len(r.faces) == 1][:3]
+    with Store.open(gui_settings.db_path) as store:
+        store.enroll("Alice", np.stack([f.encoding for f in faces]), gui_pipeline.model_id,
+                     sources=["alice-1.jpg", "alice-2.jpg", "camera 0"], crops=[encode_lossless(f.crop) for f in faces[:2]] + [None])
+        store.enroll("Alice", faces[0].encoding[None], "faceapp-encoder-older", sources=["old.jpg"])
+    window = make_window(None)
+    panel = window.people_panel
+    panel.select("Alice")
+    dialog = panel.show_templates()
+    qtbot.addWidget(dialog)
+    assert dialog.isVisible() and dialog.windowTitle() == "Templates of Alice"
+    assert dialog.summary.text().startswith("Alice has 4 templates")
+    texts = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert texts[0].startswith("Enrolled ") and "from alice-1.jpg" in texts[0] and texts[0].endswith("\nIn use")
+    assert "another model (faceapp-encoder-older)" in texts[3]
+    icons = [dialog.list.item(i).icon().pixmap(72).toImage() for i in range(4)]
+    assert icons[0].width() == 72 and icons[0] != icons[1]  # each kept face crop is shown
+    assert icons[2] == icons[3]  # no crop kept: the same placeholder
+
+    ids = dialog.template_ids()
+    answer = QMessageBox.StandardButton.No
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: asked.append(a) or answer))
+    assert not dialog.remove_button.isEnabled()
+    dialog.list.setCurrentRow(1)
+    assert dialog.remove_button.isEnabled()
+    assert not dialog.remove_selected() and dialog.template_ids() == ids
+    answer = QMessageBox.StandardButton.Yes
+    assert dialog.remove_selected()
+    assert "alice-2.jpg" in asked[0][2] and "stays enrolled" in asked[0][2]
+    assert dialog.template_ids() == [ids[0], *ids[2:]]
+    assert [t.id for t in window.state.store.templates("Alice")] == dialog.template_ids()
+    assert len(window.state.gallery) == 2  # matching reloaded: the two of this model left
+    assert panel.list.item(0).text().startswith("Alice\n3 templates")
+
+
 def test_failing_sources_show_a_message_and_the_window_lives_on(make_window, qsettings, videos, people, tmp_path, qtbot) -> None:
     window = make_window(tmp_path / "missing.avi")
     qtbot.waitUntil(lambda: "missing.avi" in window.messages.text("source"), timeout=WAIT_MS)

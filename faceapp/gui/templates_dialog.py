@@ -1,0 +1,141 @@
+"""One person's templates, each shown with the face crop it was made from: remove a poor one.
+
+A template enrolled from a bad likeness (a blurred shot, someone else in the frame) or a
+damaged row weakens every later match of that person; this is where it is found and removed
+without deleting the person.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath, PureWindowsPath
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import StoreError
+from ..store import TemplateInfo
+from .common import WARN
+from .state import AppState
+
+CROP_ICON = 72
+
+
+def short_source(source: str) -> str:
+    """A photo path cut to its folder and file name (the tooltip has all of it); a camera or
+    stream description as it is."""
+    if "://" in source or not any(sep in source for sep in "/\\"):
+        return source
+    parts = PureWindowsPath(source).parts if "\\" in source else PurePosixPath(source).parts
+    return source if len(parts) <= 3 else "\u2026/" + "/".join(parts[-2:])
+
+
+def describe_template(template: TemplateInfo, model_id: str | None) -> str:
+    """Two lines for the list: when and where from, then whether matching uses it."""
+    when = template.created_at[:16].replace("T", " ") or "unknown date"
+    first = f"Enrolled {when} UTC from {short_source(template.source) or 'an unknown source'}"
+    if template.damaged:
+        return f"{first}\n{WARN} damaged: never matched; remove it"
+    if model_id is None:
+        return f"{first}\nno model loaded: cannot tell whether matching uses it"
+    if template.model_id != model_id:
+        return f"{first}\n{WARN} made by another model ({template.model_id}): not used until re-encoded"
+    return f"{first}\nIn use"
+
+
+class TemplatesDialog(QDialog):
+    def __init__(self, state: AppState, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.name = name
+        self.setWindowTitle(f"Templates of {name}")
+        self.summary = QLabel()
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(CROP_ICON, CROP_ICON))
+        self.list.setSpacing(2)
+        self.list.itemSelectionChanged.connect(self._update_buttons)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(lambda: self.remove_selected())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.remove_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        self._no_crop = self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView)
+        self.resize(620, 420)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.list.clear()
+        templates: list[TemplateInfo] = []
+        if self.state.store is not None:
+            try:
+                templates = self.state.store.templates(self.name)
+            except StoreError as exc:
+                self.state.error.emit(f"Cannot list the templates of {self.name}: {exc}")
+        model_id = self.state.info.model_id if self.state.info is not None else None
+        for template in templates:
+            item = QListWidgetItem(self._icon(template), describe_template(template, model_id))
+            item.setData(Qt.ItemDataRole.UserRole, template.id)
+            item.setToolTip(template.source)
+            self.list.addItem(item)
+        count = len(templates)
+        self.summary.setText(f"{self.name} has {count} template{'s' if count != 1 else ''}. "
+                             "Remove one that was enrolled from a poor likeness or is damaged.")
+        self._update_buttons()
+
+    def _icon(self, template: TemplateInfo) -> QIcon:
+        if template.has_crop and self.state.store is not None:
+            try:
+                data = self.state.store.template_crop(self.name, template.id)
+            except StoreError:
+                data = None
+            pixmap = QPixmap()
+            if data and pixmap.loadFromData(data):
+                return QIcon(pixmap)
+        return self._no_crop  # enrolled before crops were kept, or the crop does not decode
+
+    def template_ids(self) -> list[int]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+
+    def _update_buttons(self) -> None:
+        self.remove_button.setEnabled(self.state.store is not None and bool(self.list.selectedItems()))
+
+    def remove_selected(self) -> bool:
+        """Remove the template the user picked (never just the one under the focus), after asking."""
+        picked = self.list.selectedItems()
+        if not picked or self.state.store is None:
+            return False
+        item = picked[0]
+        template_id = int(item.data(Qt.ItemDataRole.UserRole))
+        answer = QMessageBox.question(
+            self,
+            "Remove template",
+            f"Remove this template of {self.name}?\n\n{item.text()}\n\nThis cannot be undone; "
+            f"{self.name} stays enrolled with their other templates.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            self.state.store.delete_template(self.name, template_id)
+        except StoreError as exc:
+            self.state.error.emit(f"Cannot remove the template of {self.name}: {exc}")
+            return False
+        self.state.changed_people()
+        self.refresh()
+        return True
