@@ -44,6 +44,16 @@ def default_threads() -> int | None:
     return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
+def quiet_opencv_logs(environ: dict[str, str] | None = None) -> None:
+    """Keep OpenCV's and FFmpeg's own warnings ("can't open camera by index", "[mov @ 0x...]
+    moov atom not found") off stderr, where they come before faceapp's own message saying
+    the same in words. Entry points call this before cv2 is first used: both libraries read
+    these variables once. A level the user set in the environment wins."""
+    environ = os.environ if environ is None else environ  # type: ignore[assignment]
+    environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an entry point decides; the core receives it, never reads env vars itself."""

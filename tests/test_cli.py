@@ -438,6 +438,21 @@ def test_identify_needs_an_existing_database(cli, cast: Cast, db: Path) -> None:
     assert not db.exists()
 
 
+def test_an_unplayable_video_gets_faceapps_one_line_without_opencvs_own_warnings(
+    db: Path, card, shipped_model_card: Path, yunet_model_path: Path, tmp_path: Path
+) -> None:
+    make_db(db, {"Ann": 1}, card.model_id, card.dim)
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(b"not a video at all")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}  # as a user's shell has it
+    command = [sys.executable, "-m", "faceapp", "--db", str(db), "--model", str(shipped_model_card),
+               "--detector-model", str(yunet_model_path), "identify", str(video)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    # FFmpeg writes "[mov,mp4,... @ 0x...] moov atom not found" straight to stderr unless told not to.
+    assert result.stderr.splitlines() == [f"faceapp: error: cannot open video {video.name}: not a video OpenCV can decode"]
+
+
 def test_templates_of_another_model_are_counted_and_never_compared(cli, db: Path, enrolled: Cast, library) -> None:
     probe = library.encode_one(load_image(enrolled.probe)).encoding
     with Store.open(db) as store:  # the probe's very own encoding, but tagged with an old model

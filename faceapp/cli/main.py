@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import THREADS_ENV, Settings, default_threads
+from ..config import THREADS_ENV, Settings, default_threads, quiet_opencv_logs
 from ..errors import FaceAppError
 
 from .common import (
@@ -271,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # --help (0) or a usage error (2), already printed
             return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
         verbose = getattr(args, "verbose", 0) or 0
+        if verbose < 2:  # -vv (debug) shows OpenCV's and FFmpeg's own messages too
+            quiet_opencv_logs()
         with logging_to_stderr(verbose):
             ctx = Context(_settings_from(args), verbose)
             return COMMANDS[args.command or "gui"](ctx, args)

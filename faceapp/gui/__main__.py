@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import Settings
+from ..config import Settings, quiet_opencv_logs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_opencv_logs()  # the window says what went wrong with a source
     settings = Settings.defaults(
         db_path=args.db, model_path=args.model, detector_model=args.detector_model, device=args.device
     )
