@@ -53,19 +53,36 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+# Invisible characters that copy-paste brings along (web pages, spreadsheets) and that would make
+# "Ann" and "Ann\u200b" two people who look the same: dropped. ZWJ and ZWNJ stay, since some
+# scripts spell with them.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff\u200e\u200f\u061c"))
+# Bidirectional embeddings, overrides and isolates can make a name display as another: refused.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_name(name: str) -> str:
+    """NFC, invisible characters dropped, whitespace stripped and collapsed: the form names are
+    stored in and looked up by."""
+    return " ".join(unicodedata.normalize("NFC", name).translate(_INVISIBLE).split())
+
+
 def validate_name(name: str) -> str:
     """The cleaned name to store, or StoreError saying why it cannot be a person's name.
 
-    Strips and collapses whitespace and NFC-normalises (so visually equal names are equal);
-    rejects empty names, names over 100 characters, control characters and names with no
-    letter or digit. Any script is fine ('Zoë Ångström', '李雷').
+    Cleans it with :func:`clean_name` (so visually equal names are equal); rejects empty
+    names, names over 100 characters, control characters, text-direction overrides and names
+    with no letter or digit. Any script is fine ('Zoë Ångström', '李雷').
     """
     if not isinstance(name, str):
         raise StoreError(f"a name must be text, not {type(name).__name__}")
     for ch in name:
         if unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs"):
             raise StoreError(f"the name {name!r} contains a control character ({ch!r}); type it on one line")
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+        if ch in _BIDI_CONTROLS:
+            raise StoreError(f"the name {name!r} contains a text-direction control (U+{ord(ch):04X}), which can "
+                             "make it display as another name; type it without one")
+    cleaned = clean_name(name)
     if not cleaned:
         raise StoreError("a name cannot be empty")
     if len(cleaned) > MAX_NAME_LENGTH:
@@ -395,7 +412,7 @@ class Store:
         """(id, stored name) of ``name``, compared case-insensitively, or UnknownPersonError."""
         if not isinstance(name, str):
             raise UnknownPersonError(f"no person named {name!r} is enrolled")
-        cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+        cleaned = clean_name(name)
         row = conn.execute("SELECT id, name FROM people WHERE name_key = ?", (name_key(cleaned),)).fetchone()
         if row is None:
             raise UnknownPersonError(f"no person named {cleaned or name!r} is enrolled")
@@ -800,12 +817,12 @@ class Store:
         sql = "SELECT id, at, kind, person_id, name, decision, distance, source FROM events"
         params: list = []
         if name is not None:
-            key = name_key(" ".join(unicodedata.normalize("NFC", name).split()))
+            key = name_key(clean_name(name))
             sql += (
                 " WHERE name = ? COLLATE NOCASE"
                 " OR person_id = (SELECT id FROM people WHERE name_key = ?)"
             )
-            params += [" ".join(unicodedata.normalize("NFC", name).split()), key]
+            params += [clean_name(name), key]
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(int(limit))
         with self._errors():

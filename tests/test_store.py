@@ -178,8 +178,10 @@ def test_sources_and_qualities_must_match_the_encodings(store: Store) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "   ", "\t\n", "Ali\x00ce", "Bob\nSmith", "Eve\x1b[31m", "x" * 101, "!!!", " - . ", 42],
-    ids=["empty", "spaces", "whitespace", "nul", "newline", "escape", "too-long", "punctuation", "dashes", "not-text"],
+    ["", "   ", "\t\n", "Ali\x00ce", "Bob\nSmith", "Eve\x1b[31m", "x" * 101, "!!!", " - . ", 42, "\u200b\ufeff",
+     "Ann\u202eht", "Bob \u2067Eve\u2069"],
+    ids=["empty", "spaces", "whitespace", "nul", "newline", "escape", "too-long", "punctuation", "dashes", "not-text",
+         "only-invisible", "bidi-override", "bidi-isolate"],
 )
 def test_bad_names_are_rejected(store: Store, name: object) -> None:
     with pytest.raises(StoreError):
@@ -205,6 +207,15 @@ def test_names_are_cleaned_and_unique_regardless_of_case(store: Store) -> None:
     with pytest.raises(StoreError, match="already enrolled"):
         store.enroll("ALICE", encodings(1, seed=4), MODEL, new_person=True)
     assert [(p.name, p.templates) for p in store.people()] == [("alice", 1), ("Zoë Ångström", 3)]
+
+
+def test_invisible_characters_pasted_into_a_name_do_not_make_another_person(store: Store) -> None:
+    assert validate_name("\ufeffAnn\u200b Lee\u00ad") == "Ann Lee"
+    assert validate_name("\u0627\u200c\u0628") == "\u0627\u200c\u0628"  # ZWNJ spells some scripts: kept
+    ann = store.enroll("Ann Lee", encodings(1), MODEL)
+    assert store.enroll("Ann\u200b Lee", encodings(1, seed=1), MODEL) == ann
+    assert store.person("\u2060ann lee").templates == 2  # look-ups clean the same way
+    assert [p.name for p in store.people()] == ["Ann Lee"]
 
 
 # -- people ----------------------------------------------------------------------------

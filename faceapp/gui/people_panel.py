@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import StoreError
-from ..store import PersonInfo
+from ..store import PersonInfo, clean_name
 from .common import WARN
 from .state import AppState
 from .templates_dialog import TemplatesDialog
@@ -135,7 +135,7 @@ class PeoplePanel(QWidget):
             self.state.error.emit(f"Cannot rename {name}: {exc}")
             return False
         self.state.changed_people()
-        self.select(" ".join(new.split()))
+        self.select(clean_name(new))
         return True
 
     def delete_selected(self) -> bool:
