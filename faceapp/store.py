@@ -642,6 +642,17 @@ class Store:
             ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
+    def stale_people(self, model_id: str) -> dict[str, int]:
+        """{name: template count} of the people with templates ``model_id`` cannot use, by name:
+        whom to ask to enroll again when re-encoding could not bring them up to date."""
+        with self._errors():
+            rows = self.db.execute(
+                "SELECT p.name, COUNT(*) FROM templates t JOIN people p ON p.id = t.person_id"
+                " WHERE t.model_id != ? GROUP BY p.id ORDER BY p.name_key",
+                (model_id,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def stale_crops(self, model_id: str, after_id: int = 0, limit: int = 256) -> list[StoredCrop]:
         """Up to ``limit`` templates of other models that kept their crop, by template id
         after ``after_id``: one page of what :meth:`reencode` can bring up to ``model_id``."""

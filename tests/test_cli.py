@@ -554,6 +554,19 @@ def test_reencode_aligns_templates_without_a_crop_again_from_their_enrollment_ph
     np.testing.assert_allclose(templates, expected, atol=1e-5)
 
 
+def test_reencode_names_the_people_whose_templates_it_could_not_bring_up_to_date(cli, db: Path, card) -> None:
+    with Store.open(db) as store:  # an older model's templates: Ann's from a camera, no crop kept; Bob's crop damaged
+        store.enroll("Ann", random_unit(2, card.dim), "faceapp-encoder-older", sources=["camera 0", "camera 0"])
+        store.enroll("Bob", random_unit(1, card.dim, seed=1), "faceapp-encoder-older", crops=[b"not an image"])
+        store.enroll("Cy", random_unit(1, card.dim, seed=2), card.model_id)
+
+    result = cli("reencode")
+    assert result.code == 0
+    assert result.out.startswith("nothing to re-encode")
+    assert "1 kept crop could not be used" in result.err and "2 templates of other models kept no face crop" in result.err
+    assert result.err.splitlines()[-1].endswith("templates still made by another model, so not matched, of: Ann (2), Bob (1)")
+
+
 # -- verify ------------------------------------------------------------------------------------------------
 
 

@@ -326,6 +326,7 @@ def test_a_persons_templates_are_listed_with_their_source_and_state(store: Store
     ]
     assert listed == sorted(listed, key=lambda t: t.id) and all(t.created_at for t in listed)
     assert [store.template_crop("Alice", t.id) for t in listed] == [b"png", None, None]
+    assert store.stale_people(MODEL) == {"Alice": 1} and store.stale_people("older-model") == {"Alice": 2, "Bob": 1}
     with pytest.raises(StoreError, match="Alice has no template"):
         store.template_crop("Alice", store.templates("Bob")[0].id)
     with pytest.raises(UnknownPersonError):

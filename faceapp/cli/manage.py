@@ -146,6 +146,8 @@ def _people_remove_template(store: Store, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------
 # reencode
 
+STALE_NAMES_SHOWN = 20  # a longer list is cut; 'people templates NAME' tells about anyone
+
 
 def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
     from ..embed import load_encoder, read_card
@@ -172,4 +174,11 @@ def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
     if report.without_crop:
         warn(f"{report.without_crop} template{'s' if report.without_crop != 1 else ''} of other models kept no "
              "face crop and could not be aligned again from an enrollment photo: enroll those people again")
+    if report.unreadable or report.without_crop:
+        with open_existing_store(ctx) as store:
+            left = store.stale_people(encoder.model_id)
+        shown = [f"{name} ({count})" for name, count in list(left.items())[:STALE_NAMES_SHOWN]]
+        more = f" and {len(left) - len(shown)} more people" if len(left) > len(shown) else ""
+        if shown:
+            warn(f"templates still made by another model, so not matched, of: {', '.join(shown)}{more}")
     return EXIT_OK
