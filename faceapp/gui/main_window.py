@@ -308,6 +308,8 @@ class MainWindow(QMainWindow):
         else:
             self.detector_status.setText(f"Detector: {info.detector}")
             self.detector_status.setToolTip("")
+        log.info("model %s on %s (%s), threshold %.4f, detector %s, database %s", info.model_id, info.device,
+                 runtime, threshold, info.detector, self.settings.db_path)
         self.state.reload_gallery()
         self.state.people_changed.emit()
         self._warn_stale(info)
