@@ -620,8 +620,8 @@ class Store:
         usable = unit_row_mask(encodings)
         if not usable.all():
             log.warning("%s: %d damaged template(s) of model %s left out of matching, of: %s. "
-                        "Their other templates still match; 'faceapp people templates NAME' lists and "
-                        "removes damaged ones",
+                        "Their other templates still match; 'faceapp people templates NAME' shows which, "
+                        "'faceapp people remove-template NAME ID' removes one",
                         self.path, int((~usable).sum()), model_id, ", ".join(owners(~usable)))
         return usable
 

@@ -132,7 +132,8 @@ def _people_remove_template(store: Store, args: argparse.Namespace) -> int:
     name = store.person(args.name).name
     template = next((t for t in store.templates(name) if t.id == args.template_id), None)
     if template is None:  # checked before asking, so nobody confirms a removal that cannot happen
-        raise CLIError(f"{name} has no template {args.template_id}; list theirs with 'people templates \"{name}\"'")
+        raise CLIError(f"{name} has no template {args.template_id}; list theirs with "
+                       f"'faceapp people templates \"{name}\"'")
     prompt = f"Remove template {template.id} of {name} ({template.source or 'source unknown'})? [y/N] "
     if not _confirmed(args, prompt, f"not removing template {template.id} of {name}"):
         out(f"template {template.id} of {name} was not removed")
