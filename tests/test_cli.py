@@ -705,6 +705,28 @@ def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, lfw
         assert {p.name: p.templates for p in store.people()} == counts
 
 
+def test_import_says_which_images_it_left_out_and_can_read_underscores_as_spaces(
+    cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path
+) -> None:
+    root = tmp_path / "class"
+    person = lfw_people[0]  # an LFW folder name, e.g. Abdullah_Gul
+    (root / person.name).mkdir(parents=True)
+    for photo in person.photos:
+        shutil.copy(photo, root / person.name / photo.name)
+    shutil.copy(lfw_people[1].photos[0], root / "loose.jpg")  # not in a person's folder
+
+    result = cli("import", root, "--underscores-as-spaces")
+    assert result.code == 0, result.err
+    assert f"1 image directly in {root} is not enrolled: put each person's photos in a folder named after them" in result.err
+    assert [p.name for p in json_people(cli)] == [person.name.replace("_", " ")]
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(lfw_people[1].photos[0], flat / "someone.jpg")
+    result = cli("import", flat)
+    assert result.code == 2 and "its image would need to be in a folder named after their person" in result.err
+
+
 def test_a_killed_import_leaves_only_whole_people_and_a_rerun_completes_it(
     cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path, shipped_model_card: Path, yunet_model_path: Path
 ) -> None:

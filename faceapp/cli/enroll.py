@@ -160,8 +160,14 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise CLIError(f"{root}: no such folder")
     folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    loose = list_images(root)
     if not folders:
-        raise CLIError(f"{root}: holds no identity subfolders (one folder per person, named after them)")
+        what = "its image would" if len(loose) == 1 else f"its {len(loose)} images would each"
+        hint = f"; {what} need to be in a folder named after their person" if loose else ""
+        raise CLIError(f"{root}: holds no identity subfolders (one folder per person, named after them){hint}")
+    if loose:  # said up front: nobody should think these photos were enrolled
+        warn(f"{len(loose)} image{'s' if len(loose) != 1 else ''} directly in {root} "
+             f"{'are' if len(loose) != 1 else 'is'} not enrolled: put each person's photos in a folder named after them")
     if Path(ctx.settings.db_path).expanduser().exists():
         ctx.open_store(create=False).close()
     pipeline = ctx.pipeline()
@@ -175,7 +181,7 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
 
             for folder in bar:
                 try:
-                    name = validate_name(folder.name)
+                    name = validate_name(folder.name.replace("_", " ") if args.underscores_as_spaces else folder.name)
                 except StoreError as exc:
                     bad_names += 1
                     say(f"{PROG}: {folder.name!r}: not a usable name ({exc}), skipping")

@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("import", "bulk-enroll a folder of per-person subfolders (resumable)")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--largest", action="store_true", help="use the largest face of photos that show several")
+    p.add_argument("--underscores-as-spaces", action="store_true",
+                   help="name people from folders like Ada_Lovelace as 'Ada Lovelace' (as data sets such as LFW name them)")
 
     p = add("people", "list, rename or delete enrolled people, or list and remove their templates")
     people = p.add_subparsers(dest="people_command", metavar="ACTION")
