@@ -83,6 +83,19 @@ class VerifyDecider:
     def claim(self) -> str | None:
         return None if self._claim is None else self._claim[0]
 
+    @property
+    def claimed_id(self) -> int | None:
+        """The person id of the attempt in progress (names change on rename; ids do not)."""
+        return None if self._claim is None else self._claim[1]
+
+    def reconfigured(self, window: int, needed: int, max_rejections: int, lockout_s: float) -> VerifyDecider:
+        """A decider with new settings that keeps this one's lockout and rejections in a row:
+        changing a setting must not lift a lockout. An attempt in progress is not carried over."""
+        new = VerifyDecider(window, needed, max_rejections, lockout_s, clock=self._clock)
+        new._locked_until = self._locked_until
+        new.rejections = min(self.rejections, new.max_rejections - 1)
+        return new
+
     def locked_for(self) -> float:
         """Seconds of lockout left; 0 when verification is allowed."""
         if self._locked_until is None:

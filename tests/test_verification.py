@@ -97,3 +97,25 @@ def test_concluding_early_rejects_as_inconsistent_with_the_frames_seen() -> None
     assert outcome.decision == "rejected (inconsistent frames)" and not decider.active
     decider.start("Alice", 1)
     assert decider.conclude(T) is None  # no face frame at all: nothing to decide
+
+
+def test_new_settings_keep_a_lockout_in_force_and_the_rejections_so_far() -> None:
+    clock = Clock()
+    decider = VerifyDecider(window=7, needed=5, max_rejections=3, lockout_s=30, clock=clock)
+    for _ in range(3):
+        decider.start("Alice", 1)
+        feed(decider, [0.9] * 5)
+    assert decider.locked_for() == pytest.approx(30)
+    changed = decider.reconfigured(window=5, needed=3, max_rejections=3, lockout_s=31)
+    assert (changed.window, changed.needed, changed.lockout_s) == (5, 3, 31)
+    assert changed.locked_for() == pytest.approx(30) and not changed.start("Alice", 1)  # still locked out
+
+    clock.now += 31
+    changed.start("Alice", 1)
+    feed(changed, [0.9] * 3)
+    assert changed.rejections == 1
+    stricter = changed.reconfigured(window=5, needed=3, max_rejections=2, lockout_s=10)
+    assert stricter.rejections == 1 and stricter.claimed_id is None  # the count carries over, no attempt does
+    stricter.start("Alice", 1)
+    assert stricter.claimed_id == 1
+    assert feed(stricter, [0.9] * 3).lockout_s == 10  # the second rejection in a row locks

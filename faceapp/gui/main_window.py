@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
         """Play ``spec`` (camera index, video file, image folder or stream URL)."""
         self.current_source = spec
         self.state.source_label = source_label(spec)
+        self.state.source_live = True
         if remember and spec != self.prefs.source:
             self._save(replace(self.prefs, source=spec))
         self.messages.clear("source")
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
     def stop_source(self) -> None:
         self.worker.set_source(None)
         self.current_source = None
+        self.state.source_live = False
         self.source_status.setText("Source: none")
         self.video.clear("Stopped. Choose a source in the Source menu.")
 
@@ -253,6 +255,7 @@ class MainWindow(QMainWindow):
         ]
 
     def _on_source_started(self, label: str) -> None:
+        self.state.source_live = True
         self.source_status.setText(f"Source: {label}")
         if self.messages.kind("source") in ("error", "warning"):
             self.messages.show_message("source", "info", f"{label}: receiving frames again.")
@@ -269,6 +272,7 @@ class MainWindow(QMainWindow):
             self.messages.clear("source")
 
     def _on_source_failed(self, text: str, retrying: bool) -> None:
+        self.state.source_live = False
         self.fps.reset()
         self.fps_status.setText("0.0 fps")
         label = self.state.source_label
@@ -278,13 +282,16 @@ class MainWindow(QMainWindow):
         self.messages.show_message("source", "error", text, self._open_actions())
         if self.last_result is None:
             self.video.clear(text)
+        self.verify_panel.source_stopped()  # even while retrying: nobody should wait at the door for it
 
     def _on_source_ended(self, label: str) -> None:
+        self.state.source_live = False
         self.fps.reset()
         self.fps_status.setText("0.0 fps")
         self.source_status.setText(f"Source: {label} (ended)")
         actions = [("Play again", lambda: self.current_source and self.set_source(self.current_source, remember=False))]
         self.messages.show_message("source", "info", f"{label} ended.", actions + self._open_actions()[:2])
+        self.verify_panel.source_stopped()
 
     # --- pipeline ----------------------------------------------------------------------
 

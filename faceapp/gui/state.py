@@ -35,6 +35,7 @@ class AppState(QObject):
         self.gallery: Gallery | None = None
         self.threshold: float | None = None
         self.source_label = ""
+        self.source_live = False  # a source is opening or delivering frames (not ended, failed or stopped)
 
     # --- database --------------------------------------------------------------------
 

@@ -72,21 +72,27 @@ class VerifyPanel(QWidget):
 
     def apply_prefs(self, prefs: GuiPrefs) -> None:
         old = self.decider
-        new = make_decider(prefs)
-        if (old.window, old.needed, old.max_rejections, old.lockout_s) != (new.window, new.needed, new.max_rejections, new.lockout_s):
-            self.decider = new
+        settings = (prefs.verify_window, min(prefs.verify_needed, prefs.verify_window), prefs.max_rejections, prefs.lockout_s)
+        if (old.window, old.needed, old.max_rejections, old.lockout_s) != settings:
+            if old.active:
+                self.cancel()
+            self.decider = old.reconfigured(*settings)  # a lockout in force stays in force
+            self._tick()
 
     def refresh_people(self) -> None:
-        current = self.claim_box.currentText()
+        """Rebuild the claim list, keeping the chosen person by id: a rename must not move the
+        claim to someone else."""
+        current = self.claim_box.currentData()
         self.claim_box.blockSignals(True)
         self.claim_box.clear()
         for person in self.state.people():
             self.claim_box.addItem(person.name, person.id)
-        index = self.claim_box.findText(current)
+        index = self.claim_box.findData(current) if current is not None else -1
         self.claim_box.setCurrentIndex(index if index >= 0 else (0 if self.claim_box.count() else -1))
         self.claim_box.blockSignals(False)
-        if self.decider.active and self.claim_box.currentText() != self.decider.claim:
+        if self.decider.active and self.claim_box.currentData() != self.decider.claimed_id:
             self.cancel()
+        self._tick()
 
     def set_claim(self, name: str) -> bool:
         index = self.claim_box.findText(name)
@@ -103,6 +109,10 @@ class VerifyPanel(QWidget):
 
     def start(self) -> bool:
         """Start an attempt for the chosen claim; False (with the reason shown) when it cannot."""
+        if self.state.store is None:
+            reason = f": {self.state.store_error}" if self.state.store_error else ""
+            self._show("warning", f"{WARN} No database is open{reason}. Choose one in Settings.")
+            return False
         claim = self._claim()
         if claim is None:
             self._show("warning", f"{WARN} Nobody is enrolled yet: enroll someone first.")
@@ -114,6 +124,9 @@ class VerifyPanel(QWidget):
         if self.state.usable_templates(person_id) == 0:
             self._show("warning", f"{WARN} {name} has no templates for the loaded model: add photos of them again.")
             return False
+        if not self.state.source_live:
+            self._show("warning", f"{WARN} No video is playing: choose a source (or play it again), then press Verify.")
+            return False
         if not self.decider.start(name, person_id):
             self.state.log_event("verify", name=name, person_id=person_id, decision="refused: locked out")
             self._tick()
@@ -122,6 +135,21 @@ class VerifyPanel(QWidget):
         self.progress.setText(f"0 of {self.decider.needed} consistent frames")
         self.verify_button.setEnabled(False)
         return True
+
+    def source_stopped(self) -> None:
+        """The video ended or failed during an attempt: decide on the frames seen so far
+        (rejected as inconsistent, like any attempt that ran out of frames), or, with no face
+        seen at all, end it without a decision instead of waiting for frames that never come."""
+        if not self.decider.active or self.state.threshold is None:
+            return
+        name = self.decider.claim
+        outcome = self.decider.conclude(self.state.threshold)
+        if outcome is not None:
+            self._decided(outcome)
+            return
+        self._show("warning", f"{WARN} The video stopped before {name}'s face was seen: nothing was decided.")
+        self.progress.setText("Start the source again, then press Verify.")
+        self._tick()
 
     def cancel(self) -> None:
         if self.decider.active:

@@ -8,6 +8,7 @@ id always come from the loaded model card.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -155,6 +156,8 @@ def test_verify_accepts_the_genuine_face_rejects_an_impostor_and_locks_out(
     assert panel.locked and not panel.verify_button.isEnabled()
     assert panel.lock_label.text().startswith("\u23f3") and not panel.lock_label.isHidden()
     assert not panel.start()  # refused while locked out, and logged
+    window.apply_prefs(replace(window.prefs, lockout_s=31))  # a settings change does not lift it
+    assert panel.locked and panel.decider.lockout_s == 31 and not panel.verify_button.isEnabled()
 
     log = events(window, "verify")
     decisions = [e["decision"] for e in reversed(log)]
@@ -163,6 +166,51 @@ def test_verify_accepts_the_genuine_face_rejects_an_impostor_and_locks_out(
     assert decisions[3] == "refused: locked out"
     assert all(e["name"] == "Alice" for e in log)
     assert log[-1]["distance"] <= threshold < log[-2]["distance"]
+
+
+def test_renaming_the_claimed_person_keeps_the_claim_on_them(
+    make_window, gui_pipeline, gui_settings, videos, people, qtbot, monkeypatch
+) -> None:
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[people[0]], "Zed")
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[people[1]], "Bob")
+    window = make_window(None)
+    window.set_mode("verify")
+    assert window.verify_panel.set_claim("Zed")
+    window.people_panel.select("Zed")
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Zed Smith", True)))
+    assert window.people_panel.rename_selected()
+    assert window.verify_panel.claim_box.currentText() == "Zed Smith"  # not Bob, first in the list
+
+
+def test_verify_needs_a_playing_source_and_ends_when_the_video_does(
+    make_window, gui_pipeline, gui_settings, videos, people, qtbot
+) -> None:
+    alice = people[0]
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[alice], "Alice")
+    window = make_window(videos[alice], prefs=GuiPrefs(loop=False))
+    panel = window.verify_panel
+    window.set_mode("verify")
+    qtbot.waitUntil(lambda: window.source_status.text().endswith("(ended)"), timeout=WAIT_MS)
+    assert not panel.start()
+    assert "No video is playing" in panel.status.text() and not panel.decider.active
+
+    window.set_source(str(videos[alice]))
+    assert panel.start()  # while the video opens; it ends before five frames agree or not
+    panel.decider.needed = panel.decider.max_frames = 10_000  # so only the end of the video can decide
+    qtbot.waitUntil(lambda: not panel.decider.active, timeout=WAIT_MS)
+    outcome = panel.last_outcome
+    assert outcome is not None and not outcome.accepted and not outcome.consistent  # decided on what was seen
+    assert panel.verify_button.isEnabled()
+    assert events(window, "verify")[0]["decision"].startswith("rejected")
+
+
+def test_verify_without_a_database_says_so(make_window, gui_settings, videos, people, tmp_path, qtbot) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database" * 100)
+    window = make_window(videos[people[0]], settings=replace(gui_settings, db_path=damaged))
+    window.set_mode("verify")
+    assert not window.verify_panel.start()
+    assert "No database is open" in window.verify_panel.status.text()
 
 
 def test_people_panel_renames_and_deletes_after_asking(
