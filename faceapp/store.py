@@ -751,7 +751,11 @@ class Store:
     def delete_template(self, name: str, template_id: int) -> int:
         """Erase one template of ``name`` (an enrollment photo that was a poor likeness, or a
         damaged row); returns how many templates that person has left. The person stays, even
-        with none left, so their events keep their link; enroll again or delete them."""
+        with none left, so their events keep their link; enroll again or delete them.
+
+        The thumbnail may show the removed face (someone else's photo, say), so it becomes the
+        best remaining kept crop, or none: no face image outlives the templates it came from.
+        """
         with self._write() as conn:
             person_id, stored = self._person_row(conn, name)
             gone = conn.execute(
@@ -760,6 +764,12 @@ class Store:
             if not gone:
                 raise StoreError(f"{stored} has no template {template_id}; "
                                  f"list theirs with 'faceapp people templates \"{stored}\"'")
+            best = conn.execute(
+                "SELECT crop FROM templates WHERE person_id = ? AND crop IS NOT NULL"
+                " ORDER BY quality IS NULL, quality DESC, id DESC LIMIT 1",
+                (person_id,),
+            ).fetchone()
+            conn.execute("UPDATE people SET thumbnail = ? WHERE id = ?", (None if best is None else best[0], person_id))
             return int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0])
 
     # -- events -----------------------------------------------------------------------

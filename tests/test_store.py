@@ -354,6 +354,18 @@ def test_removing_one_template_keeps_the_person_and_their_other_templates(store:
     assert store.templates("Alice") == []
 
 
+def test_removing_a_template_replaces_the_thumbnail_by_a_remaining_crop_or_clears_it(store: Store) -> None:
+    store.enroll("Alice", encodings(3), MODEL, qualities=[0.4, 0.9, 0.7], crops=[b"low", b"best", None],
+                 thumbnail=b"thumbnail from the first photo")
+    low, best, no_crop = (t.id for t in store.templates("Alice"))
+    store.delete_template("Alice", low)
+    assert store.thumbnail("Alice") == b"best"  # the best remaining kept crop
+    store.delete_template("Alice", best)
+    assert store.thumbnail("Alice") is None and not store.person("Alice").has_thumbnail  # no crop left to show
+    store.delete_template("Alice", no_crop)
+    assert store.thumbnail("Alice") is None
+
+
 def test_gallery_of_a_model_without_templates_is_empty(store: Store) -> None:
     store.enroll("Alice", encodings(1), MODEL)
     g = store.gallery("brand-new-model")

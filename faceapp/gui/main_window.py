@@ -199,6 +199,8 @@ class MainWindow(QMainWindow):
         self.source_menu.refresh_requested.connect(lambda: self.find_cameras(start_first=False))
         self.source_menu.stop_requested.connect(self.stop_source)
         self.source_menu.loop_action.toggled.connect(self._loop_toggled)
+        # Templates added, re-encoded or removed: the stale-template warning is rechecked.
+        self.state.people_changed.connect(lambda: self.state.info is not None and self._warn_stale(self.state.info))
         self.people_panel.add_photos_requested.connect(lambda name: self.start_enroll(name, from_camera=False))
         self.people_panel.enroll_requested.connect(lambda: self.start_enroll())
 

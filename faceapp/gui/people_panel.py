@@ -72,9 +72,11 @@ class PeoplePanel(QWidget):
     def _describe(self, person: PersonInfo) -> str:
         usable = self.state.usable_templates(person.id)
         text = f"{person.name}\n{person.templates} template{'s' if person.templates != 1 else ''}"
-        if self.state.info is not None and usable < person.templates:
-            stale = person.templates - usable
-            text += f"  ({WARN} {stale} from another model: not used)"
+        if not person.templates:
+            text += f"  ({WARN} nothing to match: add photos)"
+        elif self.state.info is not None and usable < person.templates:
+            unused = person.templates - usable
+            text += f"  ({WARN} {unused} not used: made by another model, or damaged)"
         return text
 
     def _icon(self, person: PersonInfo) -> QIcon:

@@ -93,8 +93,12 @@ class TemplatesDialog(QDialog):
             item.setToolTip(template.source)
             self.list.addItem(item)
         count = len(templates)
-        self.summary.setText(f"{self.name} has {count} template{'s' if count != 1 else ''}. "
-                             "Remove one that was enrolled from a poor likeness or is damaged.")
+        if count:
+            self.summary.setText(f"{self.name} has {count} template{'s' if count != 1 else ''}. "
+                                 "Remove one that was enrolled from a poor likeness or is damaged.")
+        else:
+            self.summary.setText(f"{WARN} {self.name} has no templates left, so nothing to match: add photos "
+                                 "of them (People tab, Add photos…) or delete them.")
         self._update_buttons()
 
     def _icon(self, template: TemplateInfo) -> QIcon:
@@ -121,11 +125,13 @@ class TemplatesDialog(QDialog):
             return False
         item = picked[0]
         template_id = int(item.data(Qt.ItemDataRole.UserRole))
+        after = (f"{self.name} stays enrolled with their other templates." if self.list.count() > 1 else
+                 f"It is {self.name}'s last one: they stay enrolled by name but cannot be recognised "
+                 "until photos of them are added again.")
         answer = QMessageBox.question(
             self,
             "Remove template",
-            f"Remove this template of {self.name}?\n\n{item.text()}\n\nThis cannot be undone; "
-            f"{self.name} stays enrolled with their other templates.",
+            f"Remove this template of {self.name}?\n\n{item.text()}\n\nThis cannot be undone. {after}",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )

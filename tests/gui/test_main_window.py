@@ -279,6 +279,19 @@ def test_people_panel_shows_each_template_with_its_face_and_removes_one_after_as
     assert [t.id for t in window.state.store.templates("Alice")] == dialog.template_ids()
     assert len(window.state.gallery) == 2  # matching reloaded: the two of this model left
     assert panel.list.item(0).text().startswith("Alice\n3 templates")
+    assert window.state.store.thumbnail("Alice") == encode_lossless(faces[0].crop)  # the face left, not the removed one
+
+    assert "made by another model" in window.messages.text("stale")
+    dialog.list.setCurrentRow(2)
+    assert dialog.remove_selected()  # the other model's template
+    assert window.messages.text("stale") == ""  # nothing stale left: the warning goes at once
+    for _ in range(2):
+        dialog.list.setCurrentRow(0)
+        assert dialog.remove_selected()
+    assert "last one" in asked[-1][2]
+    assert dialog.summary.text().startswith("\u26a0 Alice has no templates left")
+    assert panel.list.item(0).text().endswith("0 templates  (\u26a0 nothing to match: add photos)")
+    assert window.state.store.thumbnail("Alice") is None  # no face image outlives its templates
 
 
 def test_failing_sources_show_a_message_and_the_window_lives_on(make_window, qsettings, videos, people, tmp_path, qtbot) -> None:
