@@ -49,22 +49,36 @@ _ORPHANS: list[QThread] = []
 
 
 class EnrollPanel(QWidget):
-    def __init__(self, start: Callable[[bool], object]) -> None:
+    def __init__(self, state: AppState, start: Callable[[bool], object]) -> None:
         super().__init__()
+        self.state = state
         text = QLabel(
             "Enroll a person from the live video (shots are taken by themselves when one good, "
             "frontal face is in view) or from photo files."
         )
         text.setWordWrap(True)
-        from_video = QPushButton("Enroll from the video…")
-        from_photos = QPushButton("Enroll from photo files…")
-        from_video.clicked.connect(lambda: start(True))
-        from_photos.clicked.connect(lambda: start(False))
+        self.from_video = QPushButton("Enroll from the video…")
+        self.from_photos = QPushButton("Enroll from photo files…")
+        self.from_video.clicked.connect(lambda: start(True))
+        self.from_photos.clicked.connect(lambda: start(False))
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(text)
-        layout.addWidget(from_video)
-        layout.addWidget(from_photos)
+        layout.addWidget(self.from_video)
+        layout.addWidget(self.from_photos)
+        layout.addWidget(self.note)
         layout.addStretch(1)
+        state.people_changed.connect(self.refresh)  # also emitted when a database opens or fails to
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Enrolling needs an open database: say so before the wizard, not at its Save."""
+        has_store = self.state.store is not None
+        self.from_video.setEnabled(has_store)
+        self.from_photos.setEnabled(has_store)
+        self.note.setText("" if has_store else f"{WARN} No database is open, so nobody can be enrolled: "
+                                                "choose one in Settings.")
 
 
 class MainWindow(QMainWindow):
@@ -87,6 +101,7 @@ class MainWindow(QMainWindow):
         self._explicit_threshold = settings.threshold
         self._list_cameras = list_cameras_fn
         self.mode = "identify"
+        self._working_mode = "identify"  # the last mode that recognises people (not enroll)
         self.current_source: str | None = None
         self.last_result: FrameResult | None = None
         self.last_labels: list[FaceLabel] = []
@@ -125,7 +140,7 @@ class MainWindow(QMainWindow):
         self.video = VideoView()
         self.identify_panel = IdentifyPanel(self.state)
         self.verify_panel = VerifyPanel(self.state)
-        self.enroll_panel = EnrollPanel(lambda camera: self.start_enroll(from_camera=camera))
+        self.enroll_panel = EnrollPanel(self.state, lambda camera: self.start_enroll(from_camera=camera))
         self.mode_stack = QStackedWidget()
         for panel in (self.identify_panel, self.verify_panel, self.enroll_panel):
             self.mode_stack.addWidget(panel)
@@ -195,6 +210,8 @@ class MainWindow(QMainWindow):
         w.source_failed.connect(self._on_source_failed)
         w.source_ended.connect(self._on_source_ended)
         self.state.error.connect(lambda text: self.messages.show_message("database", "error", text))
+        self.state.action_failed.connect(lambda text: self.messages.show_message("action", "error", text))
+        self.state.people_changed.connect(lambda: self.messages.clear("action"))  # the next change succeeded
         self.source_menu.source_chosen.connect(lambda spec: self.set_source(spec))
         self.source_menu.refresh_requested.connect(lambda: self.find_cameras(start_first=False))
         self.source_menu.stop_requested.connect(self.stop_source)
@@ -416,6 +433,8 @@ class MainWindow(QMainWindow):
             raise ValueError(f"unknown mode {mode!r}")
         if self.mode == "verify" and mode != "verify":
             self.verify_panel.cancel()
+        if mode != "enroll":
+            self._working_mode = mode  # where the window returns once an enrollment is over
         self.mode = mode
         self.mode_actions[mode].setChecked(True)
         self.mode_stack.setCurrentIndex(MODES.index(mode))
@@ -433,9 +452,13 @@ class MainWindow(QMainWindow):
         return wizard
 
     def _wizard_closed(self) -> None:
+        """Back to Identify or Verify, whichever was on before: in Enroll mode nobody is
+        recognised or logged, and an attendance screen must not stay there unnoticed."""
         if self.wizard is not None:
             self.wizard.deleteLater()
             self.wizard = None
+        if self.mode == "enroll":
+            self.set_mode(self._working_mode)
 
     # --- settings ----------------------------------------------------------------------
 

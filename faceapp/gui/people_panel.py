@@ -134,7 +134,7 @@ class PeoplePanel(QWidget):
         try:
             self.state.store.rename(name, new)
         except StoreError as exc:
-            self.state.error.emit(f"Cannot rename {name}: {exc}")
+            self.state.action_failed.emit(f"Cannot rename {name}: {exc}")
             return False
         self.state.changed_people()
         self.select(clean_name(new))
@@ -157,7 +157,7 @@ class PeoplePanel(QWidget):
         try:
             self.state.store.delete(name)
         except StoreError as exc:
-            self.state.error.emit(f"Cannot delete {name}: {exc}")
+            self.state.action_failed.emit(f"Cannot delete {name}: {exc}")
             return False
         self.state.changed_people()
         return True

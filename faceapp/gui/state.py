@@ -24,6 +24,7 @@ class AppState(QObject):
     people_changed = Signal()  # enrolled, renamed or deleted someone
     events_changed = Signal()  # an event was logged
     error = Signal(str)  # a problem to show in the message bar
+    action_failed = Signal(str)  # a rename, delete or removal that did not happen; cleared by the next change
 
     def __init__(self, prefs: GuiPrefs, worker: VideoWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -140,7 +140,7 @@ class TemplatesDialog(QDialog):
         try:
             self.state.store.delete_template(self.name, template_id)
         except StoreError as exc:
-            self.state.error.emit(f"Cannot remove the template of {self.name}: {exc}")
+            self.state.action_failed.emit(f"Cannot remove the template of {self.name}: {exc}")
             return False
         self.state.changed_people()
         self.refresh()

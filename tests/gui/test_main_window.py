@@ -57,8 +57,9 @@ def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos,
     assert any(e["kind"] == "enroll" and e["name"] == "Alice Example" for e in events(window))
     assert window.events_panel.rows()[0][1] == "enroll"
 
-    # Identify: the enrolled face is labelled with the name and distance, and logged once per interval.
-    window.set_mode("identify")
+    # Identify, the mode before: the enrolled face is labelled with the name and distance, and logged
+    # once per interval, without the user having to leave Enroll mode by hand.
+    assert window.mode == "identify" and window.mode_actions["identify"].isChecked()
     qtbot.waitUntil(lambda: any("Alice Example" in label.text for label in window.last_labels), timeout=WAIT_MS)
     label = next(label for label in window.last_labels if "Alice Example" in label.text)
     assert label.status == "ok" and label.text.startswith("\u2714")
@@ -204,13 +205,17 @@ def test_verify_needs_a_playing_source_and_ends_when_the_video_does(
     assert events(window, "verify")[0]["decision"].startswith("rejected")
 
 
-def test_verify_without_a_database_says_so(make_window, gui_settings, videos, people, tmp_path, qtbot) -> None:
+def test_verify_and_enroll_without_a_database_say_so(make_window, gui_settings, videos, people, tmp_path, qtbot) -> None:
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"this is not a database" * 100)
     window = make_window(videos[people[0]], settings=replace(gui_settings, db_path=damaged))
     window.set_mode("verify")
     assert not window.verify_panel.start()
     assert "No database is open" in window.verify_panel.status.text()
+    enroll = window.enroll_panel  # refused up front, not at the wizard's Save
+    assert not enroll.from_video.isEnabled() and not enroll.from_photos.isEnabled()
+    assert "No database is open" in enroll.note.text()
+    assert window.open_settings().isVisible()  # where another database can be chosen
 
 
 def test_people_panel_renames_and_deletes_after_asking(
@@ -222,9 +227,13 @@ def test_people_panel_renames_and_deletes_after_asking(
     assert panel.names() == ["Alice"]
     assert "template" in panel.list.item(0).text()
     panel.select("Alice")
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("!!!", True)))
+    assert not panel.rename_selected()
+    assert "Cannot rename Alice" in window.messages.text("action") and panel.names() == ["Alice"]
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Alicia  Smith", True)))
     assert panel.rename_selected()
     assert panel.names() == ["Alicia Smith"] and window.verify_panel.claim_box.currentText() == "Alicia Smith"
+    assert window.messages.text("action") == ""  # the earlier failure no longer stands
 
     asked = []
     answer = QMessageBox.StandardButton.No
