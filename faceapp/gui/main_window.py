@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         if remember and spec != self.prefs.source:
             self._save(replace(self.prefs, source=spec))
         self.messages.clear("source")
+        self.last_result = None  # of the previous source: its failure text must not hide behind it
         self.source_status.setText(f"Source: {self.state.source_label} (opening …)")
         self.video.clear(f"Opening {self.state.source_label} …")
         self.fps.reset()
@@ -240,6 +241,7 @@ class MainWindow(QMainWindow):
         self.worker.set_source(None)
         self.current_source = None
         self.state.source_live = False
+        self.messages.clear("source")  # a 'trying again' message no longer holds
         self.source_status.setText("Source: none")
         self.video.clear("Stopped. Choose a source in the Source menu.")
 

@@ -371,7 +371,15 @@ class VideoWorker(QObject):
         if self._stop.is_set():
             return
         if grabber.error is None:
-            self.source_ended.emit(source_label(self._spec))
+            label = source_label(self._spec)
+            skipped = list(getattr(grabber.source, "skipped", []))  # an image folder's unreadable files
+            total = len(getattr(grabber.source, "paths", []))
+            if skipped and len(skipped) >= total:  # not one frame: that is a failure, not an end
+                self.source_failed.emit(f"{label}: none of its {total} image{'s' if total != 1 else ''} could be "
+                                        f"read ({skipped[0][1]})", False)
+                return
+            plural = "s" if len(skipped) != 1 else ""
+            self.source_ended.emit(f"{label} ({len(skipped)} unreadable image{plural} skipped)" if skipped else label)
             return
         retry = is_live(self._spec)
         if retry:

@@ -8,6 +8,7 @@ id always come from the loaded model card.
 from __future__ import annotations
 
 import functools
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -303,7 +304,9 @@ def test_people_panel_shows_each_template_with_its_face_and_removes_one_after_as
     assert window.state.store.thumbnail("Alice") is None  # no face image outlives its templates
 
 
-def test_failing_sources_show_a_message_and_the_window_lives_on(make_window, qsettings, videos, people, tmp_path, qtbot) -> None:
+def test_failing_sources_show_a_message_and_the_window_lives_on(
+    make_window, qsettings, videos, people, lfw_dir, tmp_path, qtbot
+) -> None:
     window = make_window(tmp_path / "missing.avi")
     qtbot.waitUntil(lambda: "missing.avi" in window.messages.text("source"), timeout=WAIT_MS)
     assert window.messages.kind("source") == "error" and "Open video file…" in window.messages.buttons("source")
@@ -315,6 +318,24 @@ def test_failing_sources_show_a_message_and_the_window_lives_on(make_window, qse
     assert window.last_result is not None and window.isVisible()
     assert "Play again" in window.messages.buttons("source")
     assert window.source_status.text().endswith("(ended)")
+
+    window.set_source(str(tmp_path / "missing.avi"))  # after a source that played: its text, not 'Opening'
+    qtbot.waitUntil(lambda: window.messages.kind("source") == "error", timeout=WAIT_MS)
+    assert window.video.image() is None and "missing.avi" in window.video.placeholder
+    window.stop_source()
+    assert window.messages.text("source") == ""
+
+    folder = tmp_path / "broken photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_bytes(b"not an image")
+    window.set_source(str(folder))
+    qtbot.waitUntil(lambda: window.messages.kind("source") == "error", timeout=WAIT_MS)
+    assert "none of its 2 images could be read" in window.messages.text("source")
+    shutil.copy(next((lfw_dir / "Abdullah_Gul").glob("*.jpg")), folder / "c.jpg")
+    window.set_source(str(folder))  # one readable image among them: it plays, and says what it skipped
+    qtbot.waitUntil(lambda: "ended" in window.messages.text("source"), timeout=WAIT_MS)
+    assert "(2 unreadable images skipped) ended" in window.messages.text("source")
 
 
 def test_a_camera_that_disconnects_shows_a_message_and_recovers(make_window, videos, people, qtbot) -> None:
