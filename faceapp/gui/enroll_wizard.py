@@ -164,7 +164,7 @@ class ReviewPage(QWizardPage):
         super().__init__()
         self.w = wizard
         self.setTitle("Review")
-        self.setSubTitle("Untick the shots you do not want to keep, then Finish to save.")
+        self.setSubTitle("Untick the shots you do not want to keep, then press Save.")
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(96, 96))
@@ -272,8 +272,12 @@ class EnrollWizard(QWizard):
 
     def add_photo_files(self, paths: list[str | Path]) -> None:
         """Encode each file in the worker thread; each gets a line with its own result."""
+        queued = {p for p, _ in self.pending.values()} | {shot.source for shot in self.photo_shots} | set(self.file_errors)
         for path in paths:
             path = str(path)
+            if path in queued:  # the same file twice would save the same face twice
+                continue
+            queued.add(path)
             item = QListWidgetItem(f"\u2026 {Path(path).name}: reading")
             self.capture_page.files.addItem(item)
             job_id = self.state.worker.submit(partial(encode_photo, path=path))

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from .common import NO, OK, fmt_distance, status_icon
+from .common import fmt_distance, status_icon
 from .state import AppState
 
 COLUMNS = ("Time", "Kind", "Name", "Decision", "Distance", "Source")
@@ -53,12 +53,11 @@ class EventsPanel(QWidget):
         for row, event in enumerate(events):
             decision = event.get("decision") or ""
             kind = decision_kind(decision)
-            symbol = {"ok": OK + " ", "bad": NO + " "}.get(kind, "")
             cells = (
                 local_time(event.get("at", "")),
                 event.get("kind") or "",
                 event.get("name") or "",
-                symbol + decision,
+                decision,  # the icon marks accepted / rejected; a tick in the text too would say it twice
                 fmt_distance(event.get("distance")),
                 event.get("source") or "",
             )

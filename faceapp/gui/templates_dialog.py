@@ -92,6 +92,7 @@ class TemplatesDialog(QDialog):
             item.setData(Qt.ItemDataRole.UserRole, template.id)
             item.setToolTip(template.source)
             self.list.addItem(item)
+        self.list.setCurrentRow(-1)  # nothing looks chosen until the user picks a template
         count = len(templates)
         if count:
             self.summary.setText(f"{self.name} has {count} template{'s' if count != 1 else ''}. "

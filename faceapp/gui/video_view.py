@@ -57,14 +57,16 @@ def render_overlay(image: np.ndarray, labels: list[FaceLabel]) -> QImage:
             if not label.text:
                 continue
             pad = 3.0
-            text_w = metrics.horizontalAdvance(label.text) + 2 * pad
+            # A long name is cut to about its face's width, so it cannot cover a neighbour's label.
+            text = metrics.elidedText(label.text, Qt.TextElideMode.ElideMiddle, max(w * 1.6, 8 * metrics.averageCharWidth()))
+            text_w = metrics.horizontalAdvance(text) + 2 * pad
             text_h = metrics.height() + 2 * pad
             top = y - text_h if y - text_h >= 0 else y + bh  # above the box, or below it at the top edge
             left = min(max(0.0, x), max(0.0, qimage.width() - text_w))
             back = QRectF(left, top, text_w, text_h)
             painter.fillRect(back, colour)
             painter.setPen(QColor(255, 255, 255) if label.status != "unknown" else QColor(0, 0, 0))
-            painter.drawText(back.adjusted(pad, pad, -pad, -pad), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label.text)
+            painter.drawText(back.adjusted(pad, pad, -pad, -pad), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
     finally:
         painter.end()
     return qimage

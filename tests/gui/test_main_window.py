@@ -98,6 +98,8 @@ def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face
     assert rows[2].startswith("\u2716") and "notes.jpg" in rows[2]
     assert rows[3].startswith("\u2716") and "no face" in rows[3]
     assert set(wizard.file_errors) == {str(not_an_image), str(no_face)}
+    wizard.add_photo_files(photos[:1])  # the same file again: not a second template of the same face
+    assert wizard.capture_page.files.count() == 4 and not wizard.pending
     wizard.next()
     assert wizard.review_page.list.count() == 2
     wizard.button(QWizard.WizardButton.FinishButton).click()

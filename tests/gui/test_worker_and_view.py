@@ -71,3 +71,17 @@ def test_overlay_draws_boxes_and_labels(qapp) -> None:
     assert view.image() is not None and not view.image().isNull()
     view.clear("No camera")
     assert view.image() is None and view.placeholder == "No camera"
+
+
+def test_a_long_name_is_cut_so_it_does_not_cover_the_next_faces_label(qapp) -> None:
+    from faceapp.gui.video_view import FaceLabel, render_overlay
+
+    image = np.zeros((240, 640, 3), np.uint8)
+    long_name = "\u2714 Maximiliane Alexandra von Hohenzollern-Sigmaringen 0.412"
+    left = FaceLabel((40, 80, 80, 100), long_name, "ok")
+    right = FaceLabel((260, 80, 80, 100), "\u2716 not Ann 1.1", "bad")
+    drawn = render_overlay(image, [left, right])
+    red = drawn.pixelColor(261, 62)  # the padding of the right face's own (red) label, not the green one
+    assert red.red() > 150 and red.green() < 100
+    alone = render_overlay(image, [left])
+    assert alone.pixelColor(261, 62).green() == 0  # the cut label stops before the neighbour
