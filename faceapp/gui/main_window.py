@@ -471,6 +471,8 @@ class MainWindow(QMainWindow):
             info.thresholds if info else None,
             info.default_level if info else None,
             self,
+            in_use=f"database {self.settings.db_path}; model {self.settings.model_path}; "
+                   f"device {info.device if info else self.settings.device}",
         )
         dialog.accepted.connect(lambda: self.apply_prefs(dialog.prefs()))
         dialog.finished.connect(dialog.deleteLater)

@@ -114,7 +114,7 @@ def sanitize(prefs: GuiPrefs) -> GuiPrefs:
         verify_needed=min(window, max(1, prefs.verify_needed)),
         max_rejections=max(1, prefs.max_rejections),
         lockout_s=max(0.0, prefs.lockout_s),
-        sighting_interval_s=max(0.0, prefs.sighting_interval_s),
+        sighting_interval_s=max(1.0, prefs.sighting_interval_s),  # 0 would log every frame
     )
 
 

@@ -42,7 +42,10 @@ class SettingsDialog(QDialog):
         thresholds: dict[str, float] | None = None,
         default_level: str | None = None,
         parent: QWidget | None = None,
+        in_use: str = "",
     ) -> None:
+        """``in_use``: what the window runs with now (database, model, device), shown because a
+        command-line option such as --db wins over an empty field here."""
         super().__init__(parent)
         self.setWindowTitle("faceapp settings")
         self._prefs = prefs
@@ -69,7 +72,7 @@ class SettingsDialog(QDialog):
         wanted = prefs.security_level or (default_level or "")
         self.level.setCurrentIndex(max(0, self.level.findData(wanted)))
         self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.0, 2.0)
+        self.threshold.setRange(0.01, 2.0)  # 0 would accept nobody, and means 'unset' to the preferences
         self.threshold.setDecimals(4)
         self.threshold.setSingleStep(0.001)
         fallback = thresholds.get(default_level or "", 0.0)
@@ -96,10 +99,11 @@ class SettingsDialog(QDialog):
 
         self.shots = self._spin(prefs.enroll_shots, 1, 50)
         self.window = self._spin(prefs.verify_window, 1, 50)
-        self.needed = self._spin(prefs.verify_needed, 1, 50)
+        self.needed = self._spin(prefs.verify_needed, 1, prefs.verify_window)
+        self.window.valueChanged.connect(self.needed.setMaximum)  # never 'needs 10 of the last 7'
         self.max_rejections = self._spin(prefs.max_rejections, 1, 100)
         self.lockout = self._spin(int(prefs.lockout_s), 0, 3600, " s")
-        self.interval = self._spin(int(prefs.sighting_interval_s), 0, 86400, " s")
+        self.interval = self._spin(max(1, int(prefs.sighting_interval_s)), 1, 86400, " s")  # 0 would log every frame
 
         source_box = QGroupBox("Video source")
         form = QFormLayout(source_box)
@@ -121,6 +125,9 @@ class SettingsDialog(QDialog):
         form.addRow("Database:", _path_row(self.db_path, browse_db))
         form.addRow("", self.keep_thumbnails)
         form.addRow("", self.keep_face_crops)
+        self.in_use = QLabel(f"In use now: {in_use}" if in_use else "")
+        self.in_use.setWordWrap(True)
+        form.addRow("", self.in_use)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

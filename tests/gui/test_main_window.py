@@ -406,6 +406,23 @@ def test_settings_dialog_saves_and_applies_the_security_level(make_window, qsett
     assert load_prefs(qsettings).custom_threshold == pytest.approx(0.5)
 
 
+def test_settings_dialog_refuses_inconsistent_values_and_shows_what_is_in_use(make_window, gui_settings) -> None:
+    window = make_window(None)
+    dialog = window.open_settings()
+    dialog.window.setValue(7)
+    dialog.needed.setValue(10)
+    assert dialog.needed.value() == 7  # never 'needs 10 agreeing of the last 7'
+    dialog.window.setValue(4)
+    assert dialog.needed.value() == 4
+    dialog.threshold.setValue(0.0)
+    assert dialog.threshold.value() > 0  # a threshold of 0 would accept nobody
+    dialog.interval.setValue(0)
+    assert dialog.interval.value() >= 1  # 0 would log every frame
+    assert dialog.db_path.text() == ""  # nothing chosen here, so the line below says what runs
+    assert f"database {gui_settings.db_path}" in dialog.in_use.text() and "device cpu" in dialog.in_use.text()
+    dialog.reject()
+
+
 def test_low_quality_detector_is_flagged(make_window, gui_pipeline) -> None:
     from faceapp.detect import HaarDetector
     from faceapp.pipeline import Pipeline
