@@ -55,7 +55,7 @@ def read_card(card_path: str | Path) -> ModelCard:
     try:
         raw = json.loads(card_path.read_text())
     except FileNotFoundError:
-        raise ModelError(f"model card not found: {card_path} (pass --model, or reinstall faceapp's assets/)") from None
+        raise ModelError(f"model card not found: {card_path} (choose another with --model or in Settings, or reinstall faceapp's assets/)") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"model card {card_path} is damaged: {exc}") from None
     try:
@@ -98,7 +98,7 @@ def pick_device(name: str = "auto") -> str:
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise ModelError(f"unknown device {name!r}: use cpu, cuda or auto")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError("device cuda was asked for, but torch sees no CUDA GPU; use --device cpu")
+        raise ModelError("device cuda was asked for, but torch sees no CUDA GPU; choose the CPU (--device cpu, or Settings in the window)")
     return name
 
 
@@ -183,7 +183,7 @@ class Encoder:
             # Weights that pass their checksum (a card re-signed by hand, a bad export) can still
             # be broken; stop here rather than store or match encodings that mean nothing.
             raise ModelError(f"model {self.model_id} produced non-finite encodings: its weights are damaged; "
-                             "reinstall faceapp's assets/ or pass another --model")
+                             "reinstall faceapp's assets/ or choose another model card (--model, or Settings)")
         return out
 
     def _embed_batch(self, batch: np.ndarray) -> np.ndarray:

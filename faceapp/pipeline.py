@@ -63,7 +63,7 @@ class Pipeline:
         if not faces:
             raise NoFaceError(f"{label}: no face found")
         if len(faces) > 1 and not largest:
-            raise MultipleFacesError(f"{label}: {len(faces)} faces found; use a photo of one person (or --largest)")
+            raise MultipleFacesError(f"{label}: {len(faces)} faces found; use a photo of one person (or --largest on the command line)")
         return self.encode(image, faces[:1])[0]
 
     def process(self, frame: Frame, gallery: Gallery | None = None, keep_crops: bool = False) -> FrameResult:

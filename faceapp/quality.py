@@ -34,6 +34,18 @@ class FaceQuality:
         return hints
 
     @property
+    def photo_problems(self) -> list[str]:
+        """The same checks worded for a photo file, where nobody can move closer or hold still."""
+        hints = []
+        if self.size < MIN_FACE_PIXELS:
+            hints.append("the face is small: a closer photo matches better")
+        if self.sharpness < MIN_SHARPNESS:
+            hints.append("the photo is blurred")
+        if abs(self.yaw) > MAX_YAW:
+            hints.append("the face is turned away: a frontal photo matches better")
+        return hints
+
+    @property
     def ok(self) -> bool:
         return not self.problems
 

@@ -216,11 +216,11 @@ def _translate(exc: sqlite3.Error, path: object, busy_timeout_ms: int) -> StoreE
     if name.startswith("SQLITE_NOTADB") or "file is not a database" in text:
         return StoreError(
             f"{path}: this file is not a faceapp database (not SQLite: {text}). "
-            "Choose another file with --db"
+            "Choose another database file (--db, or Settings in the window)"
         )
     if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
         return StoreError(
-            f"{path}: the database is damaged ({text}). Restore a backup or start a new one with --db"
+            f"{path}: the database is damaged ({text}). Restore a backup or start a new one (--db, or Settings in the window)"
         )
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
         return StoreError(f"{path}: cannot open the database ({text}); check the path and its permissions")
@@ -283,7 +283,7 @@ class Store:
                 raise StoreError(f"{where}: is a folder, not a database file")
             if not where.exists():
                 if not create:
-                    raise StoreError(f"{where}: no such database; enroll someone first or check --db")
+                    raise StoreError(f"{where}: no such database; enroll someone first or check the path (--db, or Settings in the window)")
                 try:
                     where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 except OSError as exc:
@@ -314,7 +314,7 @@ class Store:
             if app_id not in (0, APPLICATION_ID):
                 raise StoreError(
                     f"{self.path}: this SQLite file belongs to another program "
-                    f"(application_id {app_id:#x}). Choose another file with --db"
+                    f"(application_id {app_id:#x}). Choose another database file (--db, or Settings in the window)"
                 )
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -324,14 +324,14 @@ class Store:
             if version == 0 and self.db.table_names():
                 raise StoreError(
                     f"{self.path}: this SQLite file holds tables that are not faceapp's "
-                    f"({', '.join(self.db.table_names()[:5])}). Choose another file with --db"
+                    f"({', '.join(self.db.table_names()[:5])}). Choose another database file (--db, or Settings in the window)"
                 )
             # Catches damaged pages that opening alone never reads (a template table, say).
             problems = [" ".join(str(row[0]).split()) for row in self.db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise StoreError(
                     f"{self.path}: the database is damaged ({'; '.join(problems[:3])}). "
-                    "Restore a backup or start a new one with --db"
+                    "Restore a backup or start a new one (--db, or Settings in the window)"
                 )
             self.db.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL never corrupts; it only may lose the last commit on power

@@ -297,7 +297,7 @@ class EnrollWizard(QWizard):
             face: EncodedFace = result.value
             shot = Shot(face.crop, np.asarray(face.encoding, np.float32), face.quality.value, path)
             self.photo_shots.append(shot)
-            hints = face.quality.problems
+            hints = face.quality.photo_problems
             note = f" ({WARN} {'; '.join(hints)})" if hints else ""
             item.setText(f"{OK} {Path(path).name}: face found{note}")
             item.setIcon(status_icon("ok"))
