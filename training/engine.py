@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,7 @@ class StepResult:
     teacher: float
     active_fraction: float
     teacher_distance: float = 0.0
+    classifier: float = 0.0
 
 
 def train_step(
@@ -87,8 +89,11 @@ def train_step(
     device: torch.device,
     amp: bool = True,
     teacher_distance_weight: float = 0.0,
+    classifier: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    classifier_weight: float = 0.0,
 ) -> StepResult:
-    """One optimisation step: triplet loss on mined triplets (+ the optional teacher terms)."""
+    """One optimisation step: triplet loss on mined triplets (+ the optional teacher terms, and
+    ``classifier(embeddings, labels)``, a classification term such as CosFace)."""
     model.train()
     with autocast(device, amp):
         embeddings = model(images)
@@ -101,12 +106,16 @@ def train_step(
     if teacher is not None and teacher_distance_weight > 0:
         distance_term = teacher_distance_loss(embeddings, teacher)
         loss = loss + teacher_distance_weight * distance_term
+    classifier_term = torch.zeros(())
+    if classifier is not None and classifier_weight > 0:
+        classifier_term = classifier(embeddings, labels)
+        loss = loss + classifier_weight * classifier_term
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     stats = triplet_loss.last
     active = stats.active_fraction if stats else 0.0
-    return StepResult(loss.item(), triplet.item(), teacher_term.item(), active, distance_term.item())
+    return StepResult(loss.item(), triplet.item(), teacher_term.item(), active, distance_term.item(), classifier_term.item())
 
 
 def kept_weights(state: dict) -> dict:

@@ -178,6 +178,7 @@ def training_stages(run_dir: Path, epoch: int | None) -> list[dict]:
             "run": run_dir.name, "init": config.get("init"), "epochs_used": epoch,
             "teacher_weight": config.get("teacher_weight") if config.get("teacher") else 0.0,
             "teacher_distance_weight": config.get("teacher_distance_weight", 0.0) if config.get("teacher") else 0.0,
+            "cosface_weight": config.get("cosface_weight", 0.0),
             "miner": config.get("miner"), "margin": config.get("margin"), "lr": config.get("lr"),
             "ema_decay": config.get("ema_decay", 0.0), "history": read_history(run_dir, epoch),
         })
@@ -267,6 +268,10 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
                 "teacher_distance": ({"weight": config.teacher_distance_weight,
                                       "term": "Huber(batch pairwise distances / their mean, student vs raw dlib encodings)"}
                                      if config.teacher and config.teacher_distance_weight else None),
+                "cosface": ({"weight": config.cosface_weight, "margin": config.cosface_margin, "scale": config.cosface_scale,
+                             "term": "cross-entropy over every training identity, scale x (cosine - margin at the true one); "
+                                     "head imprinted from class-mean encodings, dropped at export"}
+                            if config.cosface_weight else None),
             },
             "weights_kept": f"exponential moving average, decay {config.ema_decay}" if config.ema_decay else "the trained weights",
             "stages": training_stages(run_dir, state.get("epoch")),

@@ -2,8 +2,9 @@
 
 ``distance`` turns a batch of embeddings into a pairwise matrix, a ``miner`` picks
 (anchor, positive, negative) index triplets from that matrix and the labels, and
-:class:`TripletLoss` averages the hinge over the mined triplets. The teacher term used by
-the shipped model lives here too, as its own small loss.
+:class:`TripletLoss` averages the hinge over the mined triplets. The teacher terms and the
+optional large-margin classification term (:class:`CosFaceLoss`) live here too, each as its
+own small loss.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -149,6 +152,47 @@ def teacher_distance_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch
     ds = euclidean_distances(student.float())[off_diagonal]
     dt = euclidean_distances(teacher.float())[off_diagonal]
     return F.smooth_l1_loss(ds / ds.mean().clamp_min(1e-6), dt / dt.mean().clamp_min(1e-6))
+
+
+class CosFaceLoss(nn.Module):
+    """Large-margin cosine loss (CosFace): cross-entropy over ``scale * (cos - margin)`` at the
+    true identity and ``scale * cos`` at every other one, cos being the cosine between a face's
+    encoding and each identity's weight vector.
+
+    A triplet batch compares a face with the few identities in its batch; this term compares it
+    with every training identity at each step. Added on top of the triplet loss, never instead.
+    """
+
+    def __init__(self, num_classes: int, dim: int, scale: float = 30.0, margin: float = 0.25) -> None:
+        super().__init__()
+        if num_classes < 2 or scale <= 0 or not 0 <= margin < 1:
+            raise ValueError(f"need 2+ classes, scale > 0 and 0 <= margin < 1, got {num_classes}, {scale}, {margin}")
+        self.scale, self.margin = float(scale), float(margin)
+        self.weight = nn.Parameter(F.normalize(torch.randn(num_classes, dim), dim=1))
+
+    @torch.no_grad()
+    def imprint(self, centres: torch.Tensor | np.ndarray) -> None:
+        """Start each identity's weight at the mean direction of its faces' encodings, so the
+        term is meaningful from the first step instead of needing a warm-up."""
+        centres = torch.as_tensor(np.asarray(centres), dtype=self.weight.dtype, device=self.weight.device)
+        if centres.shape != self.weight.shape:
+            raise ValueError(f"expected centres of shape {tuple(self.weight.shape)}, got {tuple(centres.shape)}")
+        self.weight.copy_(F.normalize(centres, dim=1))
+
+    def forward(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        cosine = F.normalize(embeddings.float(), dim=1) @ F.normalize(self.weight, dim=1).t()
+        logits = self.scale * (cosine - self.margin * F.one_hot(targets, cosine.shape[1]))
+        return F.cross_entropy(logits, targets)
+
+
+def class_centres(encodings: np.ndarray, targets: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, dim) unit mean encoding of each class (targets in 0..num_classes-1)."""
+    centres = np.zeros((num_classes, encodings.shape[1]), np.float64)
+    np.add.at(centres, targets, encodings)
+    norms = np.linalg.norm(centres, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError("every class needs at least one encoding")
+    return (centres / norms).astype(np.float32)
 
 
 def make_miner(name: str, margin: float) -> Miner:

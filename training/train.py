@@ -51,7 +51,7 @@ from .engine import (
     resolve_device,
     train_step,
 )
-from .losses import TripletLoss, make_miner
+from .losses import CosFaceLoss, TripletLoss, class_centres, make_miner
 from .prepare import load_datasets
 
 
@@ -88,6 +88,9 @@ class TrainConfig:
     limit_images: int = 0  # 0: all; for smoke runs
     init: str | None = None  # start from these weights (best.pt or checkpoint.pt) with a fresh optimiser and schedule
     ema_decay: float = 0.0  # >0: validate and keep an exponential moving average of the weights
+    cosface_weight: float = 0.0  # >0: add a CosFace term over all training identities, its head imprinted
+    cosface_margin: float = 0.25
+    cosface_scale: float = 30.0
     val_mirror: bool = True  # validate on mirror-averaged encodings, as export ships them (--no-val-mirror: single pass)
     extra: dict = field(default_factory=dict)
 
@@ -99,16 +102,22 @@ class SchedulePlan:
     total_steps: int
 
 
-def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int | SchedulePlan):
+HEAD_LR_FACTOR = 5.0  # the CosFace head's identity vectors move faster than the tower's weights
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int | SchedulePlan,
+                    head: torch.nn.Module | None = None):
     """AdamW without decay on norms/biases/PReLU, linear warm-up then cosine to zero at
-    ``total_steps`` (a ``SchedulePlan`` may be changed later; the cosine follows it)."""
+    ``total_steps`` (a ``SchedulePlan`` may be changed later; the cosine follows it). A
+    classification ``head`` gets its own group, without decay, at HEAD_LR_FACTOR x the rate."""
     plan = total_steps if isinstance(total_steps, SchedulePlan) else SchedulePlan(total_steps)
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr
-    )
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if head is not None:
+        groups.append({"params": list(head.parameters()), "weight_decay": 0.0, "lr": config.lr * HEAD_LR_FACTOR})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
 
     def schedule(step: int) -> float:
         if step < config.warmup_steps:
@@ -215,6 +224,32 @@ def fit_epochs(config: TrainConfig, model: torch.nn.Module, batches: BatchSource
     return epochs
 
 
+def make_classifier(config: TrainConfig, model: torch.nn.Module, train_set: FaceSet, device: torch.device,
+                    imprint: bool = True, head: torch.nn.Module | None = None):
+    """The CosFace head and ``classify(embeddings, labels) -> loss`` for train_step, or (None,
+    None) when the term is off. A new head is imprinted from ``model``'s encodings of the
+    training faces (one pass, no augmentation); a resumed run restores its trained head."""
+    if config.cosface_weight <= 0:
+        return None, None
+    classes, targets = np.unique(train_set.labels, return_inverse=True)
+    if head is None:
+        head = CosFaceLoss(len(classes), config.dim, config.cosface_scale, config.cosface_margin).to(device)
+        if imprint:
+            encodings = embed_crops(model, train_set.crops, device, amp=config.amp)
+            head.imprint(class_centres(encodings, targets, len(classes)))
+    lookup = torch.full((int(classes.max()) + 1,), -1, dtype=torch.long, device=device)
+    lookup[torch.as_tensor(classes, device=device)] = torch.arange(len(classes), device=device)
+
+    def classify(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return head(embeddings, lookup[labels.to(device)])
+
+    return head, classify
+
+
+def head_module(head: torch.nn.Module) -> torch.nn.Module:
+    return head.module if isinstance(head, torch.nn.parallel.DistributedDataParallel) else head
+
+
 def save_checkpoint(path: Path, **state) -> None:
     partial = path.with_name(path.name + ".part")
     torch.save(state, partial)
@@ -248,6 +283,7 @@ def train(config: TrainConfig) -> dict:
 
     checkpoint_path = out / "checkpoint.pt"
     state = torch.load(checkpoint_path, map_location=device, weights_only=False) if checkpoint_path.exists() else None
+    head, classify = make_classifier(config, model, train_set, device, imprint=state is None)
     epochs = config.epochs
     if state is not None:
         if config.fit_minutes:
@@ -256,7 +292,7 @@ def train(config: TrainConfig) -> dict:
         epochs = fit_epochs(config, model, batches, train_set.labels, triplet_loss, device, steps_per_epoch,
                             lambda m: validate(m, device, held, held_pairs, lfw, config.val_mirror))
     plan = SchedulePlan(steps_per_epoch * epochs)
-    optimizer, scheduler = build_optimizer(model, config, plan)
+    optimizer, scheduler = build_optimizer(model, config, plan, head)
     sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
     generator = torch.Generator().manual_seed(config.seed + 1000 * dist_info.rank)
     ema = make_ema(model, config.ema_decay)
@@ -266,6 +302,8 @@ def train(config: TrainConfig) -> dict:
         model.load_state_dict(state["model"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        if head is not None:
+            head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         sampler.restore(state["sampler"])
@@ -274,7 +312,10 @@ def train(config: TrainConfig) -> dict:
         print(f"resumed from {checkpoint_path} at epoch {start_epoch}", flush=True)
     train_model = model
     if dist_info.world_size > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if head is not None:
+            head, classify = make_classifier(config, model, train_set, device, head=torch.nn.parallel.DistributedDataParallel(head, device_ids=ids))
 
     run_config = {**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch, "epochs_run": epochs}
     if dist_info.is_main:
@@ -293,20 +334,22 @@ def train(config: TrainConfig) -> dict:
             print(f"time budget of {config.max_minutes} min spent; resume later with the same command", flush=True)
             break
         epoch_started = time.monotonic()
-        totals = np.zeros(5)
+        totals = np.zeros(6)
         for step in range(steps_per_epoch):
             index = sampler.batch()
             images, labels, teacher = batches(index, generator)
             result = train_step(train_model, images, labels, teacher, triplet_loss, config.teacher_weight, optimizer, device,
-                                config.amp, config.teacher_distance_weight)
+                                config.amp, config.teacher_distance_weight, classify, config.cosface_weight)
             scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
-            totals += [result.loss, result.triplet, result.teacher, result.active_fraction, result.teacher_distance]
+            totals += [result.loss, result.triplet, result.teacher, result.active_fraction, result.teacher_distance,
+                       result.classifier]
             if dist_info.is_main and step % 50 == 0:
                 rate = (step + 1) * len(index) / (time.monotonic() - epoch_started)
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {result.loss:.4f} triplet {result.triplet:.4f} "
-                      f"teacher {result.teacher:.4f} distance {result.teacher_distance:.4f} active {result.active_fraction:.2f} {rate:.0f} img/s", flush=True)
+                      f"teacher {result.teacher:.4f} distance {result.teacher_distance:.4f} cosface {result.classifier:.3f} "
+                      f"active {result.active_fraction:.2f} {rate:.0f} img/s", flush=True)
         seconds = time.monotonic() - epoch_started
         trained_seconds += seconds
         if not dist_info.is_main:
@@ -323,7 +366,7 @@ def train(config: TrainConfig) -> dict:
                   f"{config.fit_minutes} min", flush=True)
         means = totals / steps_per_epoch
         entry = {"epoch": epoch + 1, "loss": means[0], "triplet": means[1], "teacher": means[2], "active_fraction": means[3],
-                 "teacher_distance": means[4],
+                 "teacher_distance": means[4], "cosface": means[5],
                  "lr": scheduler.get_last_lr()[0], "epoch_seconds": seconds, "trained_seconds": trained_seconds,
                  "images_per_second": steps_per_epoch * config.p * config.k / seconds, **metrics}
         with open(out / "log.jsonl", "a") as log:
@@ -336,7 +379,8 @@ def train(config: TrainConfig) -> dict:
         save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         sampler=sampler.state(), generator=generator.get_state(), epoch=epoch + 1, best=best,
                         trained_seconds=trained_seconds, tower=tower_config.to_dict(), epochs=epochs,
-                        **({"ema": ema.state_dict()} if ema is not None else {}))
+                        **({"ema": ema.state_dict()} if ema is not None else {}),
+                        **({"head": head_module(head).state_dict()} if head is not None else {}))
     if dist_info.world_size > 1:
         import torch.distributed as dist
 

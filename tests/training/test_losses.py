@@ -1,4 +1,5 @@
-"""Specification of training.losses: distances, the three miners, the triplet loss, the teacher term.
+"""Specification of training.losses: distances, the three miners, the triplet loss, the teacher
+terms and the CosFace term.
 
 Every expected value below is worked out by hand from tiny embeddings or distance matrices,
 so a miner that picks the wrong triplet or a loss with the wrong formula fails.
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from training.losses import (
     BatchAllMiner,
     BatchHardMiner,
+    CosFaceLoss,
     SemiHardMiner,
     TripletLoss,
+    class_centres,
     euclidean_distances,
     make_miner,
     teacher_cosine_loss,
@@ -269,3 +273,33 @@ def test_teacher_distance_loss_pulls_the_student_towards_the_teacher_geometry() 
         teacher_distance_loss(student, teacher).backward()
         optimiser.step()
     assert teacher_distance_loss(student, teacher).item() < 0.5 * before
+
+
+def test_cosface_subtracts_the_margin_at_the_true_identity_only() -> None:
+    loss = CosFaceLoss(num_classes=2, dim=2, scale=10.0, margin=0.2)
+    loss.imprint(torch.tensor([[2.0, 0.0], [0.0, 3.0]]))  # imprinting keeps only the directions
+    assert torch.allclose(loss.weight, torch.eye(2))
+    embeddings = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    # face 0, identity 0: logits 10 x (1 - 0.2) = 8 and 0; face 1, identity 1: 10 x 0.6 = 6 and 10 x (0.8 - 0.2) = 6
+    expected = (math.log(1 + math.exp(-8.0)) + math.log(2.0)) / 2
+    assert loss(embeddings, torch.tensor([0, 1])).item() == pytest.approx(expected, rel=1e-5)
+    # without the margin the second face would already be right (0.8 > 0.6): the margin is what pushes
+    plain = CosFaceLoss(2, 2, scale=10.0, margin=0.0)
+    plain.imprint(torch.eye(2))
+    assert plain(embeddings[1:], torch.tensor([1])).item() == pytest.approx(math.log(1 + math.exp(-2.0)), rel=1e-5)
+
+
+def test_cosface_refuses_impossible_settings() -> None:
+    for bad in ({"num_classes": 1}, {"scale": 0.0}, {"margin": 1.0}, {"margin": -0.1}):
+        with pytest.raises(ValueError):
+            CosFaceLoss(**{"num_classes": 3, "dim": 4, **bad})
+    with pytest.raises(ValueError, match="shape"):
+        CosFaceLoss(3, 4).imprint(torch.ones(2, 4))
+
+
+def test_class_centres_are_the_unit_mean_direction_of_each_class() -> None:
+    encodings = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [0.0, -1.0]], np.float32)
+    centres = class_centres(encodings, np.array([0, 0, 1, 1]), 2)
+    np.testing.assert_allclose(centres, [[math.sqrt(0.5), math.sqrt(0.5)], [0.0, -1.0]], atol=1e-6)
+    with pytest.raises(ValueError, match="at least one"):
+        class_centres(encodings, np.array([0, 0, 0, 0]), 2)

@@ -94,6 +94,30 @@ def test_training_without_teacher_logs_a_zero_teacher_term(tiny_prepared: dict, 
     assert np.isfinite(entry["loss"]) and entry["loss"] == entry["triplet"]
 
 
+def test_a_cosface_term_is_added_with_an_imprinted_head_kept_for_resuming(
+    tiny_prepared: dict, teacher_npz: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    train(tiny_config(tiny_prepared, teacher_npz, run, cosface_weight=1.0, cosface_margin=0.2, cosface_scale=16.0))
+    (entry,) = read_log(run)
+    assert entry["cosface"] > 0 and math.isfinite(entry["cosface"])
+    assert entry["loss"] > entry["triplet"] + 2.0 * entry["teacher"]  # the term is in the total
+    head = torch.load(run / "checkpoint.pt", weights_only=False)["head"]["weight"]
+    assert head.shape == (5, 128)  # one vector per training identity (5 here)
+    assert "head" not in torch.load(run / "best.pt", weights_only=False)  # the tower alone ships
+
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    marked = torch.zeros_like(head)
+    marked[:, 0] = 1.0  # a head no imprinting would give: seen again after resuming, it was restored
+    checkpoint["head"]["weight"] = marked
+    torch.save(checkpoint, run / "checkpoint.pt")
+    train(tiny_config(tiny_prepared, teacher_npz, run, epochs=2, cosface_weight=1.0, cosface_margin=0.2, cosface_scale=16.0))
+    resumed = torch.load(run / "checkpoint.pt", weights_only=False)["head"]["weight"]
+    assert not torch.equal(resumed, marked) and (resumed - marked).abs().max() < 0.05  # trained on, from the saved head
+    stages = training_stages(run, 2)
+    assert stages[-1]["cosface_weight"] == 1.0
+
+
 def test_fine_tuning_with_ema_and_the_distance_term_starts_from_given_weights(
     tiny_prepared: dict, teacher_npz: Path, tmp_path: Path
 ) -> None:
