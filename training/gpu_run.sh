@@ -2,7 +2,7 @@
 # The shipped encoder's GPU run, as sent to a lent GPU machine; tried on the CPU first
 # (DEVICE=cpu MINUTES=0.5 PARTS=data/pack/part-00.npz OUT=/tmp/gpu_try \
 #  EXTRA="--p 8 --k 2 --limit-images 1000 --holdout-identities 50 --threads 1" bash training/gpu_run.sh train:
-#  three one-epoch runs in about 3 minutes on 2 cores; with 4000 images an epoch outlasts the hard stop).
+#  three one-epoch runs in about 2.5 minutes on 2 cores; with 4000 images an epoch outlasts the hard stop).
 #
 #   bash training/gpu_run.sh check   # environment, GPU embedding speed, a 20-step smoke run
 #   bash training/gpu_run.sh train   # three runs side by side on one GPU, each fitted to MINUTES
