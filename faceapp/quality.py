@@ -14,6 +14,18 @@ MIN_SHARPNESS = 40.0  # variance of the Laplacian on the aligned crop
 MAX_YAW = 0.35  # nose offset from the eye midpoint, relative to the eye distance
 
 
+_CAMERA_HINTS = {
+    "size": "move closer: the face is too small",
+    "sharpness": "hold still: the image is blurred",
+    "yaw": "look straight at the camera",
+}
+_PHOTO_HINTS = {
+    "size": "the face is small: a closer photo matches better",
+    "sharpness": "the photo is blurred",
+    "yaw": "the face is turned away: a frontal photo matches better",
+}
+
+
 @dataclass(frozen=True)
 class FaceQuality:
     size: float  # shorter box side in pixels
@@ -21,29 +33,26 @@ class FaceQuality:
     yaw: float  # 0 = frontal
     score: float  # detector confidence
 
+    def _failed(self) -> list[str]:
+        """The checks this face fails, in a fixed order: 'size', 'sharpness', 'yaw'."""
+        failed = []
+        if self.size < MIN_FACE_PIXELS:
+            failed.append("size")
+        if self.sharpness < MIN_SHARPNESS:
+            failed.append("sharpness")
+        if abs(self.yaw) > MAX_YAW:
+            failed.append("yaw")
+        return failed
+
     @property
     def problems(self) -> list[str]:
-        """Human-readable hints; empty when the face is good enough to enroll."""
-        hints = []
-        if self.size < MIN_FACE_PIXELS:
-            hints.append("move closer: the face is too small")
-        if self.sharpness < MIN_SHARPNESS:
-            hints.append("hold still: the image is blurred")
-        if abs(self.yaw) > MAX_YAW:
-            hints.append("look straight at the camera")
-        return hints
+        """Human-readable hints for a person at a camera; empty when the face is good enough to enroll."""
+        return [_CAMERA_HINTS[check] for check in self._failed()]
 
     @property
     def photo_problems(self) -> list[str]:
         """The same checks worded for a photo file, where nobody can move closer or hold still."""
-        hints = []
-        if self.size < MIN_FACE_PIXELS:
-            hints.append("the face is small: a closer photo matches better")
-        if self.sharpness < MIN_SHARPNESS:
-            hints.append("the photo is blurred")
-        if abs(self.yaw) > MAX_YAW:
-            hints.append("the face is turned away: a frontal photo matches better")
-        return hints
+        return [_PHOTO_HINTS[check] for check in self._failed()]
 
     @property
     def ok(self) -> bool:
