@@ -140,6 +140,14 @@ class TemplateInfo:
     has_crop: bool
     damaged: bool
 
+    def state(self, model_id: str | None) -> str:
+        """'damaged', 'in use' or 'other model' for the encoder ``model_id``; 'unknown' without one."""
+        if self.damaged:
+            return "damaged"
+        if model_id is None:
+            return "unknown"
+        return "in use" if self.model_id == model_id else "other model"
+
 
 # ---------------------------------------------------------------------------------------
 # Schema migrations. Each function moves the schema from version i to i + 1 and runs in

@@ -95,11 +95,8 @@ def _people_delete(store: Store, args: argparse.Namespace) -> int:
 
 
 def _template_state(template: TemplateInfo, model_id: str | None) -> str:
-    if template.damaged:
-        return "damaged"
-    if model_id is None:
-        return "?"  # no readable model card: cannot say which templates it uses
-    return "in use" if template.model_id == model_id else "other model"
+    state = template.state(model_id)
+    return "?" if state == "unknown" else state  # no readable model card: cannot say which templates it uses
 
 
 def _people_templates(ctx: Context, store: Store, args: argparse.Namespace) -> int:

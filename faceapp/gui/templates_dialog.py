@@ -45,13 +45,13 @@ def describe_template(template: TemplateInfo, model_id: str | None) -> str:
     """Two lines for the list: when and where from, then whether matching uses it."""
     when = template.created_at[:16].replace("T", " ") or "unknown date"
     first = f"Enrolled {when} UTC from {short_source(template.source) or 'an unknown source'}"
-    if template.damaged:
-        return f"{first}\n{WARN} damaged: never matched; remove it"
-    if model_id is None:
-        return f"{first}\nno model loaded: cannot tell whether matching uses it"
-    if template.model_id != model_id:
-        return f"{first}\n{WARN} made by another model ({template.model_id}): not used until re-encoded"
-    return f"{first}\nIn use"
+    second = {
+        "damaged": f"{WARN} damaged: never matched; remove it",
+        "unknown": "no model loaded: cannot tell whether matching uses it",
+        "other model": f"{WARN} made by another model ({template.model_id}): not used until re-encoded",
+        "in use": "In use",
+    }[template.state(model_id)]
+    return f"{first}\n{second}"
 
 
 class TemplatesDialog(QDialog):
