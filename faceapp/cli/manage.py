@@ -158,6 +158,7 @@ def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
         else:
             encoder, photo_crop = load_encoder(ctx.settings.model_path, ctx.settings.device, threads=ctx.settings.threads), None
         report = reencode_store(store, encoder, photo_crop=photo_crop)
+        left = store.stale_people(encoder.model_id) if report.unreadable or report.without_crop else {}
     plural = "s" if report.reencoded != 1 else ""
     if report.reencoded:
         photos = f", {report.from_photos} aligned again from their enrollment photo" if report.from_photos else ""
@@ -172,11 +173,8 @@ def cmd_reencode(ctx: Context, args: argparse.Namespace) -> int:
     if report.without_crop:
         warn(f"{report.without_crop} template{'s' if report.without_crop != 1 else ''} of other models kept no "
              "face crop and could not be aligned again from an enrollment photo: enroll those people again")
-    if report.unreadable or report.without_crop:
-        with open_existing_store(ctx) as store:
-            left = store.stale_people(encoder.model_id)
+    if left:
         shown = [f"{name} ({count})" for name, count in list(left.items())[:STALE_NAMES_SHOWN]]
         more = f" and {len(left) - len(shown)} more people" if len(left) > len(shown) else ""
-        if shown:
-            warn(f"templates still made by another model, so not matched, of: {', '.join(shown)}{more}")
+        warn(f"templates still made by another model, so not matched, of: {', '.join(shown)}{more}")
     return EXIT_OK
