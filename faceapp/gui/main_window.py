@@ -339,8 +339,7 @@ class MainWindow(QMainWindow):
         log.info("model %s on %s (%s), threshold %.4f, detector %s, database %s", info.model_id, info.device,
                  runtime, threshold, info.detector, self.settings.db_path)
         self.state.reload_gallery()
-        self.state.people_changed.emit()
-        self._warn_stale(info)
+        self.state.people_changed.emit()  # which also rechecks the stale-template warning
 
     def _warn_stale(self, info: PipelineInfo) -> None:
         from ..reencode import stale_counts
@@ -395,9 +394,7 @@ class MainWindow(QMainWindow):
         if result.unreadable:
             text += f" {result.unreadable} kept crop{'s' if result.unreadable != 1 else ''} could not be used (damaged, or not this model's input size); their templates stay as they were."
         self.messages.show_message("reencode", "info", text)
-        self.state.changed_people()
-        if self.state.info is not None:
-            self._warn_stale(self.state.info)  # clears the warning, or says who must enroll again
+        self.state.changed_people()  # rechecks the stale warning: cleared, or says who must enroll again
 
     def _on_pipeline_failed(self, text: str) -> None:
         self.state.info = None
