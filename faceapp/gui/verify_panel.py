@@ -16,13 +16,14 @@ from .state import AppState
 from .video_view import FaceLabel
 
 
+def decider_settings(prefs: GuiPrefs) -> tuple[int, int, int, float]:
+    """(window, needed, max_rejections, lockout_s) as VerifyDecider takes them."""
+    window = prefs.verify_window
+    return window, min(prefs.verify_needed, window), prefs.max_rejections, prefs.lockout_s
+
+
 def make_decider(prefs: GuiPrefs) -> VerifyDecider:
-    return VerifyDecider(
-        window=prefs.verify_window,
-        needed=prefs.verify_needed,
-        max_rejections=prefs.max_rejections,
-        lockout_s=prefs.lockout_s,
-    )
+    return VerifyDecider(*decider_settings(prefs))
 
 
 class VerifyPanel(QWidget):
@@ -72,7 +73,7 @@ class VerifyPanel(QWidget):
 
     def apply_prefs(self, prefs: GuiPrefs) -> None:
         old = self.decider
-        settings = (prefs.verify_window, min(prefs.verify_needed, prefs.verify_window), prefs.max_rejections, prefs.lockout_s)
+        settings = decider_settings(prefs)
         if (old.window, old.needed, old.max_rejections, old.lockout_s) != settings:
             if old.active:
                 self.cancel()
