@@ -21,7 +21,7 @@ import numpy as np
 from .embed import Encoder
 from .errors import FaceAppError, ImageError, NoFaceError
 from .images import decode_image, encode_lossless, is_image_path, load_image
-from .store import Store
+from .storage import GalleryStore
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -47,7 +47,7 @@ class StaleCounts:
     kept_crop: int  # re-encodable from their kept crop
     photo: int  # re-encodable from their enrollment photo, still on disk
     lost: int  # neither: their people must enroll again
-    by_model: dict[str, int] = field(default_factory=dict, compare=False)  # Store.stale_templates
+    by_model: dict[str, int] = field(default_factory=dict, compare=False)  # GalleryStore.stale_templates
 
     @property
     def total(self) -> int:
@@ -64,7 +64,7 @@ def is_photo_source(source: str) -> bool:
     return is_image_path(path) and path.is_file()
 
 
-def stale_counts(store: Store, model_id: str, page_size: int = 1024) -> StaleCounts:
+def stale_counts(store: GalleryStore, model_id: str, page_size: int = 1024) -> StaleCounts:
     by_model = store.stale_templates(model_id)
     total = sum(by_model.values())
     without_crop = store.stale_without_crop(model_id) if total else 0
@@ -100,7 +100,7 @@ def photo_cropper(pipeline: Pipeline) -> PhotoCrop:
     return crop
 
 
-def reencode_store(store: Store, encoder: Encoder, progress: Callable[[int], None] | None = None,
+def reencode_store(store: GalleryStore, encoder: Encoder, progress: Callable[[int], None] | None = None,
                    page_size: int = PAGE_SIZE, photo_crop: PhotoCrop | None = None,
                    keep_crops: bool = True) -> ReencodeReport:
     """Bring every template that kept its crop up to ``encoder``'s model, then, with

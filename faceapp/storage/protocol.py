@@ -1,0 +1,196 @@
+"""GalleryStore: everything the application needs from the database of enrolled people.
+
+The front ends, re-encoding and the benchmarks program against this protocol, never against
+one database, so a backend (SQLite today, PostgreSQL later) can be swapped in by
+:func:`faceapp.storage.open_store` without touching them. It is structural: a backend does
+not inherit from it, it only has to provide every member with the same signature and the
+behaviour described here, which tests/storage/test_store_contract.py checks for each backend.
+
+Rules every backend keeps:
+
+- Every failure a user can meet (damaged, locked, closed or foreign database, bad input) is a
+  :class:`~faceapp.errors.StoreError` whose message names the database and says what to do;
+  a name that is not enrolled is an :class:`~faceapp.errors.UnknownPersonError`.
+- Each write is one transaction: a failure leaves the database exactly as it was.
+- Names are cleaned and compared as :mod:`faceapp.names` says (case-insensitively, in any
+  script), so every backend agrees on who is who.
+- Encodings are unit-length float32 rows tagged with the model that made them; templates of
+  another model are never compared, only counted as stale, and damaged ones are left out of
+  matching (with a warning on the "faceapp.storage" logger) but never deleted.
+- An open store is used from one thread; another thread or process opens its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+from ..match import Gallery
+from .records import PersonInfo, StoredCrop, StoredSource, TemplateInfo
+
+# typing.Self needs Python 3.11; faceapp supports 3.10.
+_Store = TypeVar("_Store", bound="GalleryStore")
+
+
+@runtime_checkable
+class GalleryStore(Protocol):
+    """An open gallery database: people, their face templates and the event log."""
+
+    # -- the database itself --------------------------------------------------------------
+
+    @property
+    def path(self) -> Path | str:
+        """Where the database is, for messages: a file path, or ':memory:' (a server backend
+        gives its address without the password)."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection; closing twice is fine. Any later call raises StoreError
+        saying the database was closed."""
+        ...
+
+    def __enter__(self: _Store) -> _Store:
+        """``with open_store(...) as store:`` closes the store when the block ends."""
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store, whether the block ended normally or by an exception."""
+        ...
+
+    # -- people ---------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        name: str,
+        encodings: np.ndarray,
+        model_id: str,
+        sources: Sequence[str | None] | None = None,
+        qualities: Sequence[float] | None = None,
+        thumbnail: bytes | None = None,
+        *,
+        crops: Sequence[bytes | None] | None = None,
+        new_person: bool = False,
+    ) -> int:
+        """Add templates for ``name`` (creating the person if needed); returns the person id.
+
+        The person, all templates and the 'enroll' event are one transaction. ``encodings``
+        is (N, D) or (D,) unit-length rows, all of one dimension per ``model_id``;
+        ``sources``, ``qualities`` and ``crops`` (lossless image bytes of the aligned face,
+        for re-encoding by a later model) give one entry per row. ``new_person`` refuses to
+        add to someone already enrolled; a ``thumbnail`` replaces the stored one.
+        """
+        ...
+
+    def people(self) -> list[PersonInfo]:
+        """Everyone enrolled, sorted by name (case-insensitively); template counts span all models."""
+        ...
+
+    def person(self, name: str) -> PersonInfo:
+        """One person by name (case-insensitive), or UnknownPersonError."""
+        ...
+
+    def has_person(self, name: str) -> bool:
+        """Whether ``name`` is enrolled (case-insensitive)."""
+        ...
+
+    def thumbnail(self, name: str) -> bytes | None:
+        """The stored thumbnail image bytes, or None when the person has none."""
+        ...
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a person, keeping their templates; StoreError when ``new`` is invalid or
+        someone else's. Past events keep the name they were logged under."""
+        ...
+
+    def delete(self, name: str) -> int:
+        """Erase a person and all their templates; returns how many templates went. Their
+        events stay in the log under the name they were logged with, unlinked."""
+        ...
+
+    # -- templates ------------------------------------------------------------------------
+
+    def gallery(self, model_id: str) -> Gallery:
+        """Every usable template made by ``model_id``, as one matrix ready for matching
+        (empty when there are none). Other models' templates are left out (see
+        :meth:`stale_templates`), damaged ones too, with a warning naming whose they are."""
+        ...
+
+    def stale_templates(self, model_id: str) -> dict[str, int]:
+        """{other model id: template count} for the templates ``model_id`` cannot use."""
+        ...
+
+    def stale_people(self, model_id: str) -> dict[str, int]:
+        """{name: template count} of the people with templates ``model_id`` cannot use, by
+        name: whom to ask to enroll again when re-encoding could not bring them up to date."""
+        ...
+
+    def stale_crops(self, model_id: str, after_id: int = 0, limit: int = 256) -> list[StoredCrop]:
+        """Up to ``limit`` templates of other models that kept their crop, by template id
+        after ``after_id``: one page of what :meth:`reencode` can bring up to ``model_id``."""
+        ...
+
+    def stale_sources(self, model_id: str, after_id: int = 0, limit: int = 256) -> list[StoredSource]:
+        """Like :meth:`stale_crops`, for the templates of other models that kept no crop but
+        know their source: a photo that still exists can be aligned again."""
+        ...
+
+    def stale_without_crop(self, model_id: str) -> int:
+        """How many templates of other models kept no crop."""
+        ...
+
+    def reencode(self, model_id: str, template_ids: Sequence[int], encodings: np.ndarray,
+                 crops: Sequence[bytes | None] | None = None) -> int:
+        """Replace templates' encodings with ``model_id``'s, in one transaction; returns how many.
+
+        Only templates still made by another model change (one re-encoded or deleted
+        meanwhile is skipped); each keeps its person, source and quality, and its crop unless
+        ``crops`` gives a new one.
+        """
+        ...
+
+    def templates_of(self, name: str, model_id: str) -> np.ndarray:
+        """(K, D) float32 usable templates of one person for one model; K may be 0."""
+        ...
+
+    def templates(self, name: str) -> list[TemplateInfo]:
+        """Every template of one person, of every model, damaged ones included, oldest first."""
+        ...
+
+    def template_crop(self, name: str, template_id: int) -> bytes | None:
+        """The kept face crop (image bytes) of one of ``name``'s templates, None if none was
+        kept; StoreError when the template is not theirs."""
+        ...
+
+    def delete_template(self, name: str, template_id: int) -> int:
+        """Erase one template of ``name``; returns how many templates that person has left.
+
+        The person stays, even with none left. The thumbnail becomes the best remaining kept
+        crop, or none, so no face image outlives the templates it came from.
+        """
+        ...
+
+    # -- events ---------------------------------------------------------------------------
+
+    def log_event(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        person_id: int | None = None,
+        decision: str | None = None,
+        distance: float | None = None,
+        source: str | None = None,
+    ) -> int:
+        """Record a decision of one of :data:`~faceapp.storage.records.EVENT_KINDS` (ValueError
+        for another); returns the event id. The name is filled in from ``person_id`` and the
+        person from ``name`` when missing; a non-finite distance is stored as None."""
+        ...
+
+    def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
+        """The newest ``limit`` events first, as dicts with the keys id, at, kind, person_id,
+        name, decision, distance and source; with ``name``, only the events logged under that
+        name (also of deleted people) and those of the person now carrying it."""
+        ...

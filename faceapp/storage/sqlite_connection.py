@@ -1,0 +1,200 @@
+"""Opening a SQLite gallery file, and the transaction and error rules every part of the SQLite
+store shares.
+
+One SQLite file (through sqlite-utils), in WAL mode so the GUI and a CLI can have it open
+at once. Every sqlite3 error is turned into a StoreError that names the file and says
+what to do, because a face database that is damaged, locked or from a newer version is
+something a user meets, not a programming error.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import sqlite_utils
+
+from ..errors import StoreError
+from .sqlite_schema import check_file, migrate
+
+DEFAULT_BUSY_TIMEOUT_MS = 2000
+MEMORY = ":memory:"
+# typing.Self needs Python 3.11; faceapp supports 3.10.
+_Connection = TypeVar("_Connection", bound="SqliteConnection")
+
+
+def _error_name(exc: sqlite3.Error) -> str:
+    return getattr(exc, "sqlite_errorname", "") or ""
+
+
+def translate(exc: sqlite3.Error, path: object, busy_timeout_ms: int) -> StoreError:
+    """A StoreError a user can act on, for any sqlite3 error on the database at ``path``."""
+    name = _error_name(exc)
+    text = str(exc)
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED") or "locked" in text:
+        return StoreError(
+            f"{path}: the database is locked ({text}, waited {busy_timeout_ms} ms); "
+            "another faceapp may be using it. Close it and try again"
+        )
+    if name.startswith("SQLITE_NOTADB") or "file is not a database" in text:
+        return StoreError(
+            f"{path}: this file is not a faceapp database (not SQLite: {text}). "
+            "Choose another database file (--db, or Settings in the window)"
+        )
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+        return StoreError(
+            f"{path}: the database is damaged ({text}). Restore a backup or start a new one (--db, or Settings in the window)"
+        )
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return StoreError(f"{path}: cannot open the database ({text}); check the path and its permissions")
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return StoreError(f"{path}: the database is read-only ({text}); check the file's permissions")
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return StoreError(f"{path}: the disk is full ({text}); free some space and try again")
+    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
+        return StoreError(f"{path}: the database was closed; open it again")
+    return StoreError(f"{path}: database error: {text}")
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty database file readable by its owner only, before SQLite opens it.
+
+    Templates are biometric data. SQLite gives its -wal/-shm files the database file's
+    mode, so setting it here covers those too. An existing file is left alone.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the database ({exc.strerror})") from exc
+    os.close(fd)
+
+
+def _locate(path: str | Path, create: bool) -> Path | str:
+    """Where to connect: ':memory:', or the expanded file path, made (private) if allowed."""
+    if str(path) == MEMORY:
+        return MEMORY
+    where = Path(path).expanduser()
+    if where.is_dir():
+        raise StoreError(f"{where}: is a folder, not a database file")
+    if not where.exists():
+        if not create:
+            raise StoreError(f"{where}: no such database; enroll someone first or check the path (--db, or Settings in the window)")
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"{where.parent}: cannot create the folder ({exc.strerror})") from exc
+        create_private_file(where)
+    return where
+
+
+class SqliteConnection:
+    """One sqlite3 connection to a faceapp file: opening, closing, transactions and error
+    translation. The parts of the SQLite store (people, templates, events) build on it.
+
+    It wraps one sqlite3 connection, so use it from one thread; another thread or process
+    opens its own (WAL lets readers and one writer share the file).
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | str, busy_timeout_ms: int) -> None:
+        self.db = db
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+
+    @classmethod
+    def open(
+        cls: type[_Connection],
+        path: str | Path,
+        *,
+        create: bool = True,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> _Connection:
+        """Open (and with ``create`` make) the database, check it and bring its schema up to date.
+
+        Nothing is written to a file that turns out not to be a healthy faceapp database,
+        so a wrong --db never destroys someone's file.
+        """
+        where = _locate(path, create)
+        try:
+            conn = sqlite3.connect(
+                str(where), timeout=busy_timeout_ms / 1000.0, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc, where, busy_timeout_ms) from exc
+        db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+        store = cls(db, where, busy_timeout_ms)
+        try:
+            store._prepare()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _prepare(self) -> None:
+        with self._errors():
+            self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            check_file(self.db, self.path)
+            self.db.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL never corrupts; it only may lose the last commit on power
+            # loss, and saves an fsync per enrolment/event.
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            migrate(self.db, self._write)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path, self.busy_timeout_ms) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of the block or none of it.
+
+        BEGIN IMMEDIATE takes the write lock up front, so a busy database makes us wait
+        busy_timeout here instead of failing half-way with a lock upgrade error.
+        """
+        conn = self.db.conn
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction, so several queries see one consistent snapshot."""
+        conn = self.db.conn
+        with self._errors():
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (idempotent); the last one out checkpoints the WAL."""
+        try:
+            self.db.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self: _Connection) -> _Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"

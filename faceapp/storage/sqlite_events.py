@@ -1,0 +1,96 @@
+"""The event log of the SQLite store: every verify, identify and enroll decision.
+
+An event keeps the name text it was logged under, so the log still says who it was after
+the person is renamed or deleted.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+from ..names import clean_name, name_key
+from .common import now
+from .records import EVENT_KINDS
+from .sqlite_connection import SqliteConnection
+
+
+def insert_event(
+    conn: sqlite3.Connection,
+    kind: str,
+    *,
+    person_id: int | None,
+    name: str | None,
+    decision: str | None,
+    distance: float | None,
+    source: str | None,
+) -> int:
+    """Insert one event inside the caller's transaction (enroll logs its own within its
+    write, so a failed enrolment leaves no event); returns the event id."""
+    if distance is not None:
+        distance = float(distance)
+        if not math.isfinite(distance):
+            distance = None  # inf = "nobody enrolled"; SQL has no portable infinity
+    cur = conn.execute(
+        "INSERT INTO events (at, kind, person_id, name, decision, distance, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (now(), kind, person_id, name, decision, distance, source),
+    )
+    return int(cur.lastrowid)
+
+
+class SqliteEvents(SqliteConnection):
+    """The GalleryStore event methods, on a SQLite connection."""
+
+    def log_event(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        person_id: int | None = None,
+        decision: str | None = None,
+        distance: float | None = None,
+        source: str | None = None,
+    ) -> int:
+        """Record a verify/identify/enroll decision; returns the event id.
+
+        The name text is stored with the event (filled in from person_id when missing),
+        so the log still says who it was after the person is deleted.
+        """
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
+        with self._write() as conn:
+            if person_id is not None:
+                row = conn.execute("SELECT name FROM people WHERE id = ?", (int(person_id),)).fetchone()
+                if row is None:
+                    person_id = None  # deleted meanwhile; keep the name text only
+                elif name is None:
+                    name = str(row[0])
+            elif name is not None:
+                row = conn.execute("SELECT id FROM people WHERE name_key = ?", (name_key(name),)).fetchone()
+                person_id = None if row is None else int(row[0])
+            return insert_event(
+                conn, kind, person_id=person_id, name=name, decision=decision, distance=distance, source=source
+            )
+
+    def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
+        """The newest ``limit`` events first, optionally only one person's.
+
+        Filtering by name finds events logged under that name (also of deleted people)
+        and events of the person now carrying it (also from before a rename).
+        """
+        if int(limit) < 0:
+            raise ValueError("limit must be >= 0")
+        sql = "SELECT id, at, kind, person_id, name, decision, distance, source FROM events"
+        params: list = []
+        if name is not None:
+            key = name_key(clean_name(name))
+            sql += (
+                " WHERE name = ? COLLATE NOCASE"
+                " OR person_id = (SELECT id FROM people WHERE name_key = ?)"
+            )
+            params += [clean_name(name), key]
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(int(limit))
+        with self._errors():
+            return list(self.db.query(sql, params))

@@ -1,0 +1,130 @@
+"""The SQLite file format of a faceapp gallery: its tables, the migrations between schema
+versions, and the checks that a file is a healthy faceapp database.
+
+The checks only read, so they run before anything is written: a wrong --db never destroys
+someone's file. Encodings are stored as little-endian float32 bytes (never pickles), tagged
+with the model that made them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import sqlite_utils
+
+from ..errors import StoreError
+
+# PRAGMA application_id marks the file as faceapp's, so another program's database is refused.
+APPLICATION_ID = 0x46414345  # "FACE"
+
+
+# ---------------------------------------------------------------------------------------
+# Schema migrations. Each function moves the schema from version i to i + 1 and runs in
+# its own transaction together with the PRAGMA user_version bump, so a crash leaves the
+# database at a whole version. Append new migrations; never edit a released one.
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            name_key TEXT NOT NULL UNIQUE,
+            created_at TEXT,
+            thumbnail BLOB
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            model_id TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            encoding BLOB NOT NULL,
+            source TEXT,
+            quality REAL,
+            created_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX templates_model_person ON templates(model_id, person_id)")
+    # Foreign keys need an index on the child column, or deleting a person scans all templates.
+    db.execute("CREATE INDEX templates_person ON templates(person_id)")
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            name TEXT,
+            decision TEXT,
+            distance REAL,
+            source TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX events_person ON events(person_id)")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _m2_template_crops(db: sqlite_utils.Database) -> None:
+    # NULL for templates enrolled before crops were kept: those cannot be re-encoded.
+    db.execute("ALTER TABLE templates ADD COLUMN crop BLOB")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def user_version(db: sqlite_utils.Database) -> int:
+    """The schema version the file is at (0: a new, empty file)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_file(db: sqlite_utils.Database, path: Path | str) -> None:
+    """StoreError unless the open file is a healthy faceapp database this faceapp can use.
+
+    Only reads. sqlite3 errors (not SQLite at all, locked) propagate for the caller to
+    translate.
+    """
+    # Reads the header: a file that is not SQLite fails here, before anything is written.
+    version = user_version(db)
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"{path}: this SQLite file belongs to another program "
+            f"(application_id {app_id:#x}). Choose another database file (--db, or Settings in the window)"
+        )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the database was made by a newer faceapp (schema {version}, "
+            f"this one knows up to {SCHEMA_VERSION}). Upgrade faceapp"
+        )
+    if version == 0 and db.table_names():
+        raise StoreError(
+            f"{path}: this SQLite file holds tables that are not faceapp's "
+            f"({', '.join(db.table_names()[:5])}). Choose another database file (--db, or Settings in the window)"
+        )
+    # Catches damaged pages that opening alone never reads (a template table, say).
+    problems = [" ".join(str(row[0]).split()) for row in db.execute("PRAGMA quick_check")]
+    if problems != ["ok"]:
+        raise StoreError(
+            f"{path}: the database is damaged ({'; '.join(problems[:3])}). "
+            "Restore a backup or start a new one (--db, or Settings in the window)"
+        )
+
+
+def migrate(db: sqlite_utils.Database, write: Callable[[], AbstractContextManager[object]]) -> None:
+    """Bring the schema up to :data:`SCHEMA_VERSION`, one migration per ``write()`` transaction."""
+    for target in range(1, SCHEMA_VERSION + 1):
+        if user_version(db) >= target:
+            continue
+        with write():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if user_version(db) >= target:
+                continue
+            MIGRATIONS[target - 1](db)
+            db.execute(f"PRAGMA user_version = {target}")
