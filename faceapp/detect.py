@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.request
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from .config import assets_dir
 from .errors import DetectorError
 from .images import file_sha256
 from .types import Detection
 
 log = logging.getLogger(__name__)
 
-YUNET_URL = (
-    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/"
-    "face_detection_yunet_2023mar.onnx"
-)
+# The YuNet file shipped in assets/ (see assets/yunet-LICENSE.txt): pinned, so a truncated or
+# altered copy is recognised as a broken install instead of failing obscurely inside OpenCV.
 YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
-YUNET_FILENAME = "face_detection_yunet_2023mar.onnx"
 
 
 class Detector(Protocol):
@@ -87,7 +84,8 @@ class HaarDetector:
     """OpenCV's bundled Haar cascade: boxes only, landmarks estimated from the box.
 
     Markedly less accurate than YuNet (misses turned faces, rougher alignment); used only
-    when no YuNet model can be found, and labelled as such wherever the detector is shown.
+    when the shipped YuNet model is missing or damaged, and labelled as such wherever the
+    detector is shown.
     """
 
     name = "haar-cascade"
@@ -111,11 +109,20 @@ class HaarDetector:
         return sorted(found, key=lambda d: d.area, reverse=True)
 
 
-def find_yunet_model(explicit: str | Path | None = None, cache_dir: Path | None = None, download: bool = True) -> Path | None:
-    """Where the YuNet ONNX file is: explicit path, $FACEAPP_DETECTOR_MODEL, user cache, or a download.
+def shipped_yunet_path() -> Path:
+    """``assets/yunet.onnx``, beside the shipped model card, so the detector works offline from
+    the first launch."""
+    return assets_dir() / "yunet.onnx"
 
-    A downloaded file is kept only if its sha256 matches the pinned one. Returns None when
-    no file can be had (offline), so the caller can fall back.
+
+def find_yunet_model(explicit: str | Path | None = None, shipped: str | Path | None = None) -> Path | None:
+    """Where the YuNet ONNX file is: ``explicit`` (``--detector-model``), then
+    $FACEAPP_DETECTOR_MODEL, then the copy shipped in ``assets/``.
+
+    A path the user named must exist (DetectorError otherwise): falling back silently would
+    hide their mistake. The shipped copy is used only if its sha256 is the pinned one; when it
+    is missing or damaged (a broken install) this returns None, so the caller can fall back.
+    ``shipped`` replaces the shipped path (tests use it to simulate a broken install).
     """
     for candidate in (explicit, os.environ.get("FACEAPP_DETECTOR_MODEL")):
         if candidate:
@@ -123,47 +130,30 @@ def find_yunet_model(explicit: str | Path | None = None, cache_dir: Path | None 
             if not path.is_file():
                 raise DetectorError(f"face detector model not found: {path}")
             return path
-    if cache_dir is None:
-        from .config import default_cache_dir
-
-        cache_dir = default_cache_dir()
-    cached = cache_dir / YUNET_FILENAME
-    if cached.is_file() and file_sha256(cached) == YUNET_SHA256:
-        return cached
-    if not download:
+    path = Path(shipped) if shipped is not None else shipped_yunet_path()
+    if not path.is_file():
+        log.warning("the face detector shipped with faceapp is missing: %s", path)
         return None
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".part")
-        with urllib.request.urlopen(YUNET_URL, timeout=20) as response, open(partial, "wb") as out:
-            out.write(response.read())
-        if file_sha256(partial) != YUNET_SHA256:
-            partial.unlink(missing_ok=True)
-            log.warning("downloaded face detector has the wrong checksum; not used")
-            return None
-        partial.replace(cached)
-        return cached
-    except OSError as exc:
-        log.warning("cannot download the face detector (%s)", exc)
+    if file_sha256(path) != YUNET_SHA256:
+        log.warning("the face detector shipped with faceapp is damaged (wrong sha256): %s", path)
         return None
+    return path
 
 
 def load_detector(
     model_path: str | Path | None = None,
     score_threshold: float = 0.6,
     max_side: int = 640,
-    download: bool = True,
-    cache_dir: Path | None = None,
+    shipped: str | Path | None = None,
 ) -> Detector:
-    """YuNet when its model can be found; otherwise the Haar cascade, with a warning.
-
-    ``cache_dir`` overrides the user cache folder searched (and downloaded into) for YuNet.
-    """
-    path = find_yunet_model(model_path, cache_dir=cache_dir, download=download)
+    """YuNet from ``find_yunet_model``; the Haar cascade, with a warning, only when the shipped
+    copy is missing or damaged. ``shipped`` is passed on to ``find_yunet_model``."""
+    path = find_yunet_model(model_path, shipped=shipped)
     if path is None:
         log.warning(
-            "YuNet face detector unavailable (offline and not cached); using OpenCV's Haar cascade, "
-            "which finds fewer faces and aligns them less precisely. Set FACEAPP_DETECTOR_MODEL to a YuNet .onnx file."
+            "YuNet face detector unavailable (the copy shipped in assets/ is missing or damaged: reinstall faceapp); "
+            "using OpenCV's Haar cascade, which finds fewer faces and aligns them less precisely. "
+            "Set FACEAPP_DETECTOR_MODEL to a YuNet .onnx file."
         )
         return HaarDetector()
     return YuNetDetector(path, score_threshold, max_side)

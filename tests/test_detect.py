@@ -3,33 +3,38 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from conftest import RepoFaces
 from faceapp.detect import (
-    YUNET_FILENAME,
+    YUNET_SHA256,
     HaarDetector,
     YuNetDetector,
     detect_in_crop,
     find_yunet_model,
     load_detector,
     pick_central,
+    shipped_yunet_path,
 )
 from faceapp.errors import DetectorError
-from faceapp.images import load_image
+from faceapp.images import file_sha256, load_image
 from faceapp.types import Detection
 
 DETECTOR_ENV = "FACEAPP_DETECTOR_MODEL"
-# A CelebA crop so tight that YuNet finds nothing until the image is padded.
+# A CelebA crop so tight that YuNet finds nothing until the image is padded (YuNet finds the
+# in-repo faces even when cropped to their box, so this one needs the dataset).
 TIGHT_CROP = ("celeba-aligned", "10021", "020344.webp")
 
 
 @pytest.fixture(scope="module")
-def lfw_photo(lfw_dir: Path) -> np.ndarray:
-    return load_image(lfw_dir / "Abdullah_Gul" / "Abdullah_Gul_0013.jpg")
+def photo(repo_faces: RepoFaces) -> np.ndarray:
+    """A 144x144 in-repo photo of person E, cut around his face."""
+    return load_image(repo_faces.hungry[0])
 
 
 def inside(points: np.ndarray, box: tuple[float, float, float, float]) -> bool:
@@ -47,29 +52,29 @@ def assert_plausible_face(face: Detection) -> None:
 # -- YuNet -------------------------------------------------------------------------------------
 
 
-def test_yunet_finds_the_one_face_of_an_lfw_photo(lfw_photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
-    faces = yunet_detector.detect(lfw_photo)
+def test_yunet_finds_the_one_face_of_a_photo(photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
+    faces = yunet_detector.detect(photo)
     assert len(faces) == 1
     face = faces[0]
     assert face.score >= 0.6
     assert inside(face.landmarks, face.box)
     assert_plausible_face(face)
-    x, y, w, h = face.box  # LFW photos are centred on the face, about 100 px wide
-    assert abs(x + w / 2 - 125) < 30 and abs(y + h / 2 - 125) < 40 and 60 < w < 160
+    x, y, w, h = face.box  # the photo is cut around the face (moved down where the frame ended), about half as wide
+    assert abs(x + w / 2 - 72) < 20 and abs(y + h / 2 - 72) < 25 and 40 < w < 110
     assert yunet_detector.name == "yunet" and yunet_detector.quality == "high"
 
 
-def test_yunet_maps_boxes_back_from_a_downscaled_large_frame(lfw_photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
+def test_yunet_maps_boxes_back_from_a_downscaled_large_frame(photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
     # A 1500 px frame is detected at max_side 640: the result must be the 640 px detection
     # scaled back up to 1500 px coordinates.
-    big = cv2.resize(lfw_photo, (1500, 1500), interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(photo, (1500, 1500), interpolation=cv2.INTER_CUBIC)
     small = cv2.resize(big, (640, 640), interpolation=cv2.INTER_AREA)
     (big_face,) = yunet_detector.detect(big)
     (small_face,) = yunet_detector.detect(small)
     factor = 1500 / 640
     np.testing.assert_allclose(np.array(big_face.box), np.array(small_face.box) * factor, rtol=1e-4)
     np.testing.assert_allclose(big_face.landmarks, small_face.landmarks * factor, rtol=1e-4)
-    assert big_face.box[2] > 500  # in the big frame's pixels (the face is ~600 px wide there)
+    assert big_face.box[2] > 1500 / 3  # in the big frame's pixels (the face is about half the photo's width)
 
 
 def test_yunet_finds_nothing_on_a_blank_image(yunet_detector: YuNetDetector) -> None:
@@ -78,11 +83,10 @@ def test_yunet_finds_nothing_on_a_blank_image(yunet_detector: YuNetDetector) -> 
     assert detect_in_crop(yunet_detector, np.full((112, 112, 3), 128, np.uint8)) == []
 
 
-def test_yunet_returns_several_faces_largest_first(lfw_dir: Path, yunet_detector: YuNetDetector) -> None:
+def test_yunet_returns_several_faces_largest_first(repo_faces: RepoFaces, yunet_detector: YuNetDetector) -> None:
     canvas = np.zeros((480, 640, 3), np.uint8)
-    canvas[100:350, 20:270] = load_image(lfw_dir / "Abdullah_Gul" / "Abdullah_Gul_0013.jpg")
-    small = cv2.resize(load_image(lfw_dir / "Aaron_Guiel" / "Aaron_Guiel_0001.jpg"), (150, 150), interpolation=cv2.INTER_AREA)
-    canvas[200:350, 400:550] = small
+    canvas[100:350, 20:270] = cv2.resize(load_image(repo_faces.hungry[0]), (250, 250), interpolation=cv2.INTER_CUBIC)
+    canvas[200:350, 400:550] = cv2.resize(load_image(repo_faces.want[0]), (150, 150), interpolation=cv2.INTER_CUBIC)
     faces = yunet_detector.detect(canvas)
     assert len(faces) == 2
     assert faces[0].area > faces[1].area
@@ -101,9 +105,9 @@ def test_detect_in_crop_finds_a_tight_celeba_crop_by_padding(shared_dir: Path, y
     assert np.all((eyes >= 0) & (eyes < 112)) and np.all(eyes[:, 1] < 70)
 
 
-def test_detect_in_crop_returns_direct_detections_unchanged(lfw_photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
-    (direct,) = yunet_detector.detect(lfw_photo)
-    (via,) = detect_in_crop(yunet_detector, lfw_photo)
+def test_detect_in_crop_returns_direct_detections_unchanged(photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
+    (direct,) = yunet_detector.detect(photo)
+    (via,) = detect_in_crop(yunet_detector, photo)
     assert via.box == direct.box and np.array_equal(via.landmarks, direct.landmarks)
 
 
@@ -125,36 +129,72 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_find_yunet_model_honours_an_explicit_path(yunet_model_path: Path, no_env, tmp_path: Path) -> None:
-    assert find_yunet_model(yunet_model_path, cache_dir=tmp_path, download=False) == yunet_model_path
+@pytest.fixture
+def copy_of_yunet(yunet_model_path: Path, tmp_path: Path) -> Path:
+    """A YuNet file that is not the shipped one, so a test can tell which was picked."""
+    return Path(shutil.copy(yunet_model_path, tmp_path / "my-yunet.onnx"))
+
+
+def damaged(path: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF  # one damaged byte
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_the_shipped_model_is_the_pinned_yunet_and_is_found_by_default(yunet_model_path: Path, no_env) -> None:
+    assert shipped_yunet_path() == yunet_model_path.resolve() and yunet_model_path.is_file()
+    assert file_sha256(yunet_model_path) == YUNET_SHA256
+    assert find_yunet_model() == shipped_yunet_path()
+    detector = load_detector()
+    assert isinstance(detector, YuNetDetector) and detector.model_path == shipped_yunet_path()
+
+
+def test_an_explicit_path_comes_first(copy_of_yunet: Path, no_env, tmp_path: Path) -> None:
+    assert find_yunet_model(copy_of_yunet) == copy_of_yunet
     no_env.setenv(DETECTOR_ENV, str(tmp_path / "elsewhere.onnx"))  # explicit beats the environment
-    assert find_yunet_model(yunet_model_path, cache_dir=tmp_path, download=False) == yunet_model_path
+    assert find_yunet_model(copy_of_yunet) == copy_of_yunet
+    detector = load_detector(copy_of_yunet, max_side=320)
+    assert isinstance(detector, YuNetDetector) and detector.max_side == 320 and detector.model_path == copy_of_yunet
 
 
-def test_find_yunet_model_honours_the_environment(yunet_model_path: Path, no_env, tmp_path: Path) -> None:
-    no_env.setenv(DETECTOR_ENV, str(yunet_model_path))
-    assert find_yunet_model(None, cache_dir=tmp_path, download=False) == yunet_model_path
+def test_the_environment_comes_before_the_shipped_model(copy_of_yunet: Path, no_env) -> None:
+    no_env.setenv(DETECTOR_ENV, str(copy_of_yunet))
+    assert find_yunet_model() == copy_of_yunet
+    assert load_detector().model_path == copy_of_yunet
 
 
-def test_a_missing_explicit_or_environment_path_is_an_error(no_env, tmp_path: Path) -> None:
+def test_a_missing_explicit_or_environment_path_is_an_error_not_a_fallback(no_env, tmp_path: Path) -> None:
+    # The shipped model is there; a path the user named must still exist.
     with pytest.raises(DetectorError, match="not found"):
-        find_yunet_model(tmp_path / "missing.onnx", cache_dir=tmp_path, download=False)
+        find_yunet_model(tmp_path / "missing.onnx")
+    with pytest.raises(DetectorError, match="not found"):
+        load_detector(tmp_path / "missing.onnx")
     no_env.setenv(DETECTOR_ENV, str(tmp_path / "missing.onnx"))
     with pytest.raises(DetectorError, match="not found"):
-        find_yunet_model(None, cache_dir=tmp_path, download=False)
+        find_yunet_model()
+    with pytest.raises(DetectorError, match="not found"):
+        load_detector()
 
 
-def test_the_cache_copy_is_used_only_when_its_checksum_matches(yunet_model_path: Path, no_env, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    assert find_yunet_model(None, cache_dir=cache, download=False) is None  # empty cache, offline
-    cache.mkdir()
-    cached = cache / YUNET_FILENAME
-    shutil.copy(yunet_model_path, cached)
-    assert find_yunet_model(None, cache_dir=cache, download=False) == cached
-    data = bytearray(cached.read_bytes())
-    data[100] ^= 0xFF  # one damaged byte
-    cached.write_bytes(bytes(data))
-    assert find_yunet_model(None, cache_dir=cache, download=False) is None
+def test_a_bad_explicit_or_environment_model_is_an_error_not_a_fallback(copy_of_yunet: Path, no_env) -> None:
+    bad = copy_of_yunet
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # a truncated download, say
+    with pytest.raises(DetectorError, match="damaged or not YuNet"):
+        load_detector(bad)
+    no_env.setenv(DETECTOR_ENV, str(bad))
+    with pytest.raises(DetectorError, match="damaged or not YuNet"):
+        load_detector()
+
+
+def test_the_shipped_copy_is_used_only_when_its_checksum_matches(copy_of_yunet: Path, no_env, tmp_path: Path, caplog) -> None:
+    assert find_yunet_model(shipped=copy_of_yunet) == copy_of_yunet
+    assert find_yunet_model(shipped=tmp_path / "absent.onnx") is None
+    assert "missing" in caplog.text
+    # One changed byte that OpenCV would load without complaint: only the checksum notices.
+    YuNetDetector(damaged(copy_of_yunet))
+    assert find_yunet_model(shipped=copy_of_yunet) is None
+    assert "damaged" in caplog.text
 
 
 def test_a_garbage_model_file_is_a_detector_error(tmp_path: Path) -> None:
@@ -176,30 +216,35 @@ def test_a_valid_onnx_model_that_is_not_yunet_is_refused_on_loading(shipped_mode
 # -- the Haar fallback -------------------------------------------------------------------------------
 
 
-def test_haar_detector_is_labelled_low_quality_and_finds_the_lfw_face(lfw_photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
+def test_haar_detector_is_labelled_low_quality_and_finds_the_face(photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
     haar = HaarDetector()
     assert haar.quality == "low" and haar.name == "haar-cascade"
-    faces = haar.detect(lfw_photo)
+    faces = haar.detect(photo)
     assert len(faces) == 1
     assert inside(faces[0].landmarks, faces[0].box)
     assert_plausible_face(faces[0])
     # Same face as YuNet's: the box centres agree to within a quarter of the face width.
-    (reference,) = yunet_detector.detect(lfw_photo)
+    (reference,) = yunet_detector.detect(photo)
     hx, hy, hw, hh = faces[0].box
     yx, yy, yw, yh = reference.box
     assert abs((hx + hw / 2) - (yx + yw / 2)) < yw / 4 and abs((hy + hh / 2) - (yy + yh / 2)) < yh / 4
     assert haar.detect(np.zeros((240, 320, 3), np.uint8)) == []
 
 
-def test_load_detector_falls_back_to_haar_offline_without_a_model(no_env, tmp_path: Path, caplog) -> None:
-    detector = load_detector(download=False, cache_dir=tmp_path / "empty-cache")
+@pytest.mark.parametrize("install", ["shipped model missing", "shipped model damaged"])
+def test_load_detector_falls_back_to_haar_only_for_a_broken_install_and_never_downloads(
+    copy_of_yunet: Path, no_env, tmp_path: Path, caplog, install: str
+) -> None:
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)  # recorded as well as refused: a download may catch the error
+        raise OSError("no network in this test")
+
+    no_env.setattr(socket, "socket", no_network)
+    no_env.setattr(socket, "create_connection", no_network)
+    shipped = tmp_path / "absent.onnx" if install == "shipped model missing" else damaged(copy_of_yunet)
+    detector = load_detector(shipped=shipped)
     assert isinstance(detector, HaarDetector) and detector.quality == "low"
-    assert "Haar" in caplog.text
-
-
-def test_load_detector_uses_yunet_from_the_cache_or_an_explicit_path(yunet_model_path: Path, no_env, tmp_path: Path) -> None:
-    shutil.copy(yunet_model_path, tmp_path / YUNET_FILENAME)
-    cached = load_detector(download=False, cache_dir=tmp_path)
-    assert isinstance(cached, YuNetDetector) and cached.model_path == tmp_path / YUNET_FILENAME
-    explicit = load_detector(yunet_model_path, max_side=320, download=False, cache_dir=tmp_path / "none")
-    assert isinstance(explicit, YuNetDetector) and explicit.max_side == 320 and explicit.model_path == yunet_model_path
+    assert "Haar" in caplog.text and "reinstall" in caplog.text
+    assert attempts == []
