@@ -1,13 +1,15 @@
 """Encoder: loads the tower's weights + JSON model card, picks the device and runtime, embeds in batches.
 
 On a CPU the encoder runs through ONNX Runtime when the card ships an ONNX copy of the
-network: it computes the same encodings about twice as fast as torch (6.2 against 12 ms per
-face at batch 1 on two AVX2 cores). torch runs it on a GPU, or wherever there is no ONNX copy.
+network: it computes the same encodings faster than torch does on a CPU (README,
+"Benchmarks": ``benchmarks/bench_embed.py`` times both). torch runs it on a GPU, or
+wherever there is no ONNX copy.
 
 Where the card says ``mirror_average``, a face's encoding is the normalised sum of the
-encodings of the crop and of its mirror image: one batch of 2N through the network, about
-1.7 times the cost of a single pass, for +0.6 to +1.0 points on LFW View 1 (the card's
-thresholds are calibrated on exactly these encodings).
+encodings of the crop and of its mirror image: one batch of 2N through the network, a
+second image per face bought for accuracy on LFW View 1 (what it costs and gains: README,
+"The shipped encoder and how to rebuild it"; the card's thresholds are calibrated on
+exactly these encodings).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from .errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"})
 # Frames larger than this on their long side are downscaled on load: detection does not need
-# more, and a 100-megapixel photo would otherwise cost seconds and gigabytes per stage.
+# more, and a very large photo would otherwise cost time and memory in every later stage.
 MAX_SIDE = 4096
 
 
@@ -49,8 +49,9 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _read_flags(data: bytes) -> int:
-    """IMREAD_COLOR, or a reduced read for a JPEG at least twice MAX_SIDE: a 48-megapixel photo
-    then decodes at a quarter of its size instead of allocating 150 MB first."""
+    """IMREAD_COLOR, or a reduced read for a JPEG at least twice MAX_SIDE on its long side:
+    such a photo then decodes at 1/2, 1/4 or 1/8 of each side (the largest reduction that
+    keeps MAX_SIDE) instead of allocating the full-size image first."""
     size = jpeg_size(data)
     if size is not None:
         for factor, flag in _REDUCED:
@@ -99,10 +100,12 @@ def encode_webp(image: np.ndarray, quality: int) -> bytes:
 
 
 def encode_lossless(image: np.ndarray) -> bytes:
-    """Lossless WebP bytes of an RGB uint8 image: about 12 KB for a 112x112 face crop.
+    """Lossless WebP bytes of an RGB uint8 image (what a template's kept face crop costs:
+    README, "Benchmarks", ``benchmarks/bench_crops.py``).
 
     Templates keep their aligned crop this way so a new model can re-encode it exactly as
-    if the photo were enrolled again (JPEG at quality 95 moved encodings by up to 0.06).
+    if the photo were enrolled again; a lossy copy, even JPEG at a high quality, moves the
+    encodings (measured by the same benchmark).
     """
     return encode_webp(image, 101)
 

@@ -73,10 +73,11 @@ def use_packed_teacher(faces: FaceSet, arrays: dict[str, np.ndarray]) -> tuple[F
 def center_teacher(train: FaceSet, *others: FaceSet) -> np.ndarray:
     """Subtract the training set's mean teacher encoding from every set (in place).
 
-    dlib's encodings share a large common component: the mean encoding alone has cosine
-    ~0.91 with a typical one, so a cosine loss on raw encodings is almost satisfied by
-    predicting the mean. Centred, the direction is the part that tells people apart. The
-    norm is kept: the cosine term ignores it and the distance term needs dlib's own scale.
+    dlib's encodings share a large common component: the mean encoding alone points almost
+    the way a typical one does (README, "The shipped encoder", ``benchmarks/bench_teacher.py``),
+    so a cosine loss on raw encodings is almost satisfied by predicting the mean. Centred, the
+    direction is the part that tells people apart. The norm is kept: the cosine term ignores
+    it and the distance term needs dlib's own scale.
     """
     mean = train.teacher.mean(0)
     for faces in (train, *others):
@@ -186,9 +187,10 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: int = 6) ->
 class BatchSource:
     """Turns a P x K index batch into (augmented images, labels, teacher rows) on ``device``.
 
-    With ``resident`` the crops, labels and teacher rows are copied to the device once (1.9 GB
-    of crops for the full training set), so a GPU step gathers its batch there instead of
-    copying pixels from the host every step.
+    With ``resident`` the crops, labels and teacher rows are copied to the device once (the
+    full training set's raw crops fit in a GPU's memory; their size is in README's rebuild
+    commands), so a GPU step gathers its batch there instead of copying pixels from the host
+    every step.
     """
 
     def __init__(self, faces: FaceSet, device: torch.device, resident: bool) -> None:

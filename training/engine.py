@@ -29,8 +29,9 @@ def resolve_device(name: str) -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX).
 
-    Without it, bf16 autocast is emulated and far slower than float32: 3.9 s against 0.36 s
-    for one 16-face training step on an AVX2-only EPYC.
+    Without it, bf16 autocast is emulated and a training step runs many times slower than
+    in float32 (README, "The shipped encoder and how to rebuild it",
+    ``benchmarks/bench_train_step.py``).
     """
     checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
     return any(check is not None and check() for check in checks)

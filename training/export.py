@@ -68,7 +68,8 @@ def cpu_latency_ms(model: torch.nn.Module, batch: int, repeats: int = 20, mirror
 
 
 def write_weights(model: torch.nn.Module, path: Path) -> tuple[str, int]:
-    """float16 state dict (half the size; the encodings differ by < 1e-3), then its sha256."""
+    """float16 state dict (half the size), then its sha256. Every figure on the card is
+    measured on these float16-rounded weights (``half_roundtrip``), as the app loads them."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
@@ -81,8 +82,9 @@ class _SplitPReLU(torch.nn.Module):
     """PReLU rewritten as ``a * x + (1 - a) * relu(x)``: the same values (to float rounding).
 
     ONNX Runtime's CPU provider has no blocked-layout (NCHWc) kernel for PRelu, so every PRelu
-    leaves that layout, runs as a slow broadcast op, and re-enters it: a quarter of the tower's
-    time on a 2-core AVX2 CPU. Mul, Relu and Add stay in the layout and fuse into the convs.
+    leaves that layout, runs as a slow broadcast op, and re-enters it: a large share of the
+    tower's time on a CPU (README, "How it works"). Mul, Relu and Add stay in the layout and
+    fuse into the convs.
     """
 
     def __init__(self, prelu: torch.nn.PReLU) -> None:
@@ -106,7 +108,8 @@ def onnx_ready(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def write_onnx(model: torch.nn.Module, path: Path) -> tuple[str, int]:
-    """The same network as ONNX, for ONNX Runtime on CPUs (about twice torch's speed there).
+    """The same network as ONNX, for ONNX Runtime on CPUs (faster than torch there: README,
+    "Benchmarks").
 
     ``model`` is the float16-rounded tower the app loads, so both runtimes compute the same
     encodings; the ONNX file holds those values as float32, since ONNX Runtime's CPU kernels

@@ -2,13 +2,13 @@
 # The shipped encoder's GPU run, as sent to a lent GPU machine; tried on the CPU first
 # (DEVICE=cpu MINUTES=0.5 PARTS=data/pack/part-00.npz OUT=/tmp/gpu_try \
 #  EXTRA="--p 8 --k 2 --limit-images 1000 --holdout-identities 50 --threads 1" bash training/gpu_run.sh train:
-#  three one-epoch runs in about 2.5 minutes on 2 cores; with 4000 images an epoch outlasts the hard stop).
+#  three one-epoch runs; with 4000 images an epoch outlasts the hard stop).
 #
 #   bash training/gpu_run.sh check   # environment, GPU embedding speed, a 20-step smoke run
 #   bash training/gpu_run.sh train   # three runs side by side on one GPU, each fitted to MINUTES
 #
-# Needs the packed training set in data/pack (python -m training pack ..., about 92 MiB of
-# WebP in parts small enough to travel one per call beside the working tree) and nothing
+# Needs the packed training set in data/pack (python -m training pack ...: WebP in parts
+# small enough to travel one per call beside the working tree; sizes in README) and nothing
 # from ../shared. Results
 # land in $OUT: one tar per run (float16 best weights, log.jsonl, config.json, train.log) for
 # `python -m training export` on the CPU machine, which adds LFW View 1 and the CPU figures.
@@ -50,9 +50,9 @@ train)
   }
   # The shipped recipe from scratch (the control), the same with the CosFace term from the
   # start, and the shipped encoder's own recipe: the scratch weights fine-tuned with the
-  # CosFace term (on 2 CPU cores, 3 epochs of that lifted View 1 from 96.7% to the shipped
-  # figure; on the GPU with the full P x K and more epochs). No wider tower: none keeps
-  # 10 ms a face with the mirror pass on the slow EPYC (docs/training-runs.md). The fine-tune
+  # CosFace term (3 epochs of that on 2 CPU cores made the shipped encoder, README; here with
+  # the GPU's full P x K and more epochs). No wider tower: none keeps the
+  # 10 ms-a-face target with the mirror pass on the slow EPYC (docs/training-runs.md). The fine-tune
   # needs the scratch weights on the machine: runs/ is ignored by git, so pass
   # runs/gpu/scratch/best-fp16.pt in the device call's carry list (or INIT=another file).
   cosface=(--cosface-weight 1 --cosface-margin 0.25 --cosface-scale 30)

@@ -144,8 +144,9 @@ def teacher_distance_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch
     Each distance matrix is divided by its own mean off-diagonal distance, so the unit-sphere
     student and dlib's unnormalised 128-D space are compared by shape, not scale; Huber loss
     between the two. This carries the teacher's own metric (raw Euclidean distance, which on
-    held-out CelebA pairs beats cosine on centred encodings, 0.963 vs 0.953) where the cosine
-    term only carries directions.
+    held-out CelebA pairs tells people apart better than cosine on centred encodings: README,
+    "The shipped encoder", ``benchmarks/bench_teacher.py``) where the cosine term only
+    carries directions.
     """
     n = len(student)
     off_diagonal = ~torch.eye(n, dtype=torch.bool, device=student.device)

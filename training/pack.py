@@ -3,12 +3,13 @@
     python -m training pack data/train.npz --teacher ../shared/datasets/teacher-dlib.npz \
         --out data/pack --max-part-mib 36 --quality 75
 
-A prepared ``.npz`` holds raw 112x112 crops (about 37 KB a face, 1.9 GB for the training set);
-WebP at quality 75 keeps them at about 1.9 KB (PSNR 36.6 dB against the raw crops), so the
-set travels in a few parts under a transfer limit. Each part is a self-contained dataset that
-``training.prepare.load_dataset`` reads like a prepared file (decoding in parallel), and
-``train`` takes several parts at once. The teacher's encodings travel inside the parts, joined
-by provenance path, so the GPU machine needs nothing from ``../shared``.
+A prepared ``.npz`` holds raw 112x112 crops; WebP at quality 75 makes them many times
+smaller at a small loss (sizes and PSNR: README, "The shipped encoder" and "Benchmarks",
+``benchmarks/bench_crops.py``), so the set travels in a few parts under a transfer limit.
+Each part is a self-contained dataset that ``training.prepare.load_dataset`` reads like a
+prepared file (decoding in parallel), and ``train`` takes several parts at once. The
+teacher's encodings travel inside the parts, joined by provenance path, so the GPU machine
+needs nothing from ``../shared``.
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("datasets", nargs="+", type=Path, help="folders of identity subfolders")
     parser.add_argument("--out", type=Path, required=True, help="output .npz file")
     parser.add_argument("--root", type=Path, help="paths are stored relative to this (default: parent of the first dataset)")
-    parser.add_argument("--detector-model", type=Path, help="YuNet .onnx (default: $FACEAPP_DETECTOR_MODEL, cache, download)")
+    parser.add_argument("--detector-model", type=Path, help="YuNet .onnx (default: $FACEAPP_DETECTOR_MODEL, else the copy shipped in assets/)")
     parser.add_argument("--no-fallback", action="store_true", help="skip images with no detected face instead of centre-cropping")
     parser.add_argument("--limit-identities", type=int, help="take only the first N identities of each dataset")
     parser.add_argument("--min-images", type=int, default=2, help="drop identities with fewer usable images")
