@@ -1,9 +1,14 @@
-"""One iterator of RGB frames over every kind of source: camera, stream, video file, folder, image.
+"""RGB frames from every kind of source (camera, stream, video file, folder, image), two ways.
 
 The rest of faceapp never talks to OpenCV's capture API directly: it calls ``open_source`` and
-iterates ``Frame`` objects. Live sources (a camera index or a stream URL) are read in a small
-daemon thread because ``VideoCapture.read()`` can block forever on an unplugged camera or a dead
-stream; the iterator waits on a one-slot queue with a timeout, so a stalled source is noticed,
+either iterates ``Frame`` objects (the CLI: every frame of a file, in order) or asks
+``latest(timeout)`` for the newest frame not handed out yet (the GUI: older ones are dropped and
+counted, so a slow consumer never falls behind). At most one thread stands between a source
+and its consumer: live sources (a camera index or a stream URL) are read in one daemon reader
+thread each, because ``VideoCapture.read()`` can block forever on an unplugged camera or a dead
+stream; a realtime-paced file or folder gets one reader thread when ``latest`` is first used,
+and anything else is read in the consumer's own thread.
+The consumer waits on a one-slot mailbox with a timeout, so a stalled live source is noticed,
 reopened with a short backoff, and after ``max_reconnects`` consecutive failures reported as a
 ``CameraError`` instead of hanging the GUI or CLI.
 """
@@ -12,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
+import math
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +40,12 @@ SourceKind = Literal["camera", "video", "url", "folder", "image"]
 StatusCallback = Callable[[str], None]
 CaptureFactory = Callable[["SourceSpec"], Any]  # returns a cv2.VideoCapture-like object
 
-# Seconds between polls of the frame queue: bounds how long close() from another thread takes
-# to stop an iterator that is waiting for a frame.
-_POLL_S = 0.05
+# Longest single wait of an iterator for its next frame; close() wakes a waiting consumer at
+# once, so this only bounds how often a long wait re-checks its state.
+_POLL_S = 0.5
+# How long close() waits for a reader thread to finish; a reader stuck in a driver call is
+# abandoned (it is a daemon and releases its capture if the call ever returns).
+_JOIN_S = 0.2
 # A freshly (re)opened live source gets this many reconnect timeouts to deliver its first
 # frame: opening a stream or waking a camera takes longer than the gap between two frames.
 _FIRST_FRAME_FACTOR = 2.0
@@ -166,11 +175,98 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-class FrameSource:
-    """Base of every source: a context manager and an iterator of ``Frame``.
+class _Mailbox:
+    """The one-slot hand-over from a reader thread to the consumer.
 
-    ``close()`` is idempotent and may be called from another thread; the iterating thread then
-    stops at its next frame (StopIteration) instead of being left blocked.
+    A newer item replaces an unread one (counted in ``dropped``), so the consumer always gets
+    the newest frame and never a backlog. Each reader is a new *generation*; a put or an end
+    from an older generation is ignored, so a reader abandoned inside a hung ``read()`` can
+    never deliver into its successor's slot. ``close`` wakes a waiting consumer at once.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._generation = 0
+        self._ended = False  # the current generation will put nothing more
+        self._closed = False
+        self._error: BaseException | None = None
+        self.dropped = 0
+        # Facts about the current generation, read by LiveSource to notice a stall.
+        self.active_at = time.monotonic()  # its start, its open, or its last put
+        self.opened = False
+        self.delivered = False
+
+    def new_generation(self) -> int:
+        with self._cond:
+            if self._item is not None:  # never handed out: as good as dropped
+                self.dropped += 1
+            self._item = None
+            self._generation += 1
+            self._ended = False
+            self._error = None
+            self.opened = self.delivered = False
+            self.active_at = time.monotonic()
+            return self._generation
+
+    def mark_open(self, generation: int) -> None:
+        with self._cond:
+            if generation == self._generation:
+                self.opened = True
+                self.active_at = time.monotonic()
+
+    def put(self, generation: int, item: Any) -> None:
+        with self._cond:
+            if generation != self._generation or self._closed:
+                return
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self.delivered = True
+            self.active_at = time.monotonic()
+            self._cond.notify_all()
+
+    def end(self, generation: int, error: BaseException | None = None) -> None:
+        with self._cond:
+            if generation == self._generation:
+                self._ended = True
+                self._error = error
+                self._cond.notify_all()
+
+    def take(self, timeout: float) -> tuple[Any, bool]:
+        """(the newest item or None, whether the generation ended or the mailbox closed);
+        waits up to ``timeout`` seconds for one of them."""
+        with self._cond:
+            if timeout > 0:
+                self._cond.wait_for(lambda: self._item is not None or self._ended or self._closed, timeout)
+            item, self._item = self._item, None
+            return item, self._ended or self._closed
+
+    def take_error(self) -> BaseException | None:
+        """What ended the current generation, once (None for a plain end)."""
+        with self._cond:
+            error, self._error = self._error, None
+            return error
+
+    @property
+    def finished(self) -> bool:
+        """Ended or closed, with nothing left to hand out."""
+        with self._cond:
+            return (self._ended or self._closed) and self._item is None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._item = None
+            self._cond.notify_all()
+
+
+class FrameSource:
+    """Base of every source: a context manager, an iterator of ``Frame`` and ``latest()``.
+
+    Iterate a source, or ask it for the ``latest`` frame, not both. ``close()`` is idempotent
+    and may be called from another thread; a consumer waiting for a frame then returns at once
+    (StopIteration, or None from ``latest``) instead of being left blocked.
     """
 
     def __init__(self, spec: SourceSpec, *, on_status: StatusCallback | None = None) -> None:
@@ -179,6 +275,10 @@ class FrameSource:
         self.skipped: list[tuple[str, str]] = []
         self._closed = threading.Event()
         self._next_index = 0
+        self._realtime = False
+        self._mailbox = _Mailbox()
+        self._pump_lock = threading.Lock()
+        self._pump: threading.Thread | None = None
 
     @property
     def is_live(self) -> bool:
@@ -189,17 +289,72 @@ class FrameSource:
     def closed(self) -> bool:
         return self._closed.is_set()
 
+    @property
+    def dropped(self) -> int:
+        """Frames read but never handed out, because a newer one replaced them (``latest``)."""
+        return self._mailbox.dropped
+
+    @property
+    def ended(self) -> bool:
+        """No frame will come any more: the source was closed (by the caller, or after it failed
+        for good), or its reader reached the end and its last frame was handed out."""
+        return self.closed or self._mailbox.finished
+
     def describe(self) -> str:
         return self.spec.label()
 
+    def latest(self, timeout: float = 0.0) -> Frame | None:
+        """The newest frame not handed out yet, waiting up to ``timeout`` seconds for one; None
+        when none came in time or the source is over (then ``ended`` is True). Older unread
+        frames are dropped and counted in ``dropped``. Raises what reading raised (CameraError).
+
+        A file or folder read as fast as possible has no newer frame than its next one, so it is
+        handed out in this thread and nothing is dropped; a realtime-paced one is read ahead by
+        one reader thread, started here on first use, at its own pace.
+        """
+        if not self._realtime:
+            if self.closed:
+                return None
+            try:
+                return self._next_frame()
+            except StopIteration:
+                self.close()
+                return None
+        self._start_pump()
+        item, ended = self._mailbox.take(timeout)
+        if item is not None:
+            return item
+        error = self._mailbox.take_error() if ended else None
+        if error is not None:
+            raise error
+        return None
+
     def close(self) -> None:
         self._closed.set()
+        self._mailbox.close()
+        self._release()
+        pump = self._pump
+        if pump is not None and pump is not threading.current_thread():
+            pump.join(timeout=_JOIN_S)
 
     def __iter__(self) -> FrameSource:
         return self
 
     def __next__(self) -> Frame:
-        raise NotImplementedError
+        if not self._reads_ahead():  # plain iteration: every frame, read (and paced) in this thread
+            if self.closed:
+                raise StopIteration
+            try:
+                return self._next_frame()
+            except StopIteration:
+                self.close()
+                raise
+        while True:
+            frame = self.latest(_POLL_S)
+            if frame is not None:
+                return frame
+            if self.ended:
+                raise StopIteration
 
     def __enter__(self) -> FrameSource:
         return self
@@ -214,6 +369,29 @@ class FrameSource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}{' closed' if self.closed else ''}>"
 
+    # --- for subclasses -----------------------------------------------------------------
+
+    def _next_frame(self) -> Frame:
+        """The next frame in order (raises StopIteration at the end); files and folders only."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Give back what the source holds open (a capture); may be called more than once."""
+
+    def _reads_ahead(self) -> bool:
+        return self._pump is not None
+
+    def _start_pump(self) -> None:
+        with self._pump_lock:
+            if self._pump is not None or self.closed:
+                return
+            generation = self._mailbox.new_generation()
+            # The thread holds the source only weakly, so a forgotten source is still collected
+            # (and closed) instead of being read forever by its own reader.
+            self._pump = threading.Thread(target=_pump, args=(weakref.ref(self), self._mailbox, generation),
+                                          name=f"faceapp-reader {self.spec.label()}", daemon=True)
+            self._pump.start()
+
     def _status(self, message: str) -> None:
         log.info(message)
         if self.on_status is not None:
@@ -226,6 +404,33 @@ class FrameSource:
         frame = Frame(image=image, index=self._next_index, timestamp=timestamp, path=path)
         self._next_index += 1
         return frame
+
+
+def _pump(ref: weakref.ref[FrameSource], mailbox: _Mailbox, generation: int) -> None:
+    """A file or folder's reader thread: reads its frames in order, at the source's own pace,
+    into the mailbox, where a frame not taken before the next one arrives is dropped."""
+    error: BaseException | None = None
+    try:
+        while True:
+            source = ref()
+            if source is None or source.closed:
+                return
+            try:
+                frame = source._next_frame()
+            except StopIteration:
+                source._release()
+                return
+            mailbox.put(generation, frame)
+            del source, frame
+    except CameraError as exc:
+        error = exc
+    except Exception as exc:  # an OpenCV surprise ends this source, not the app
+        source = ref()
+        label = source.describe() if source is not None else "source"
+        log.exception("reading %s failed", label)
+        error = CameraError(f"{label}: {exc}")
+    finally:
+        mailbox.end(generation, error)
 
 
 class VideoFileSource(FrameSource):
@@ -252,8 +457,7 @@ class VideoFileSource(FrameSource):
         self._last_ts = -1.0
         self._pace_origin: tuple[float, float] | None = None  # (monotonic, timestamp) of pacing start
 
-    def close(self) -> None:
-        self._closed.set()
+    def _release(self) -> None:
         with self._lock:
             if self._cap is not None:
                 self._cap.release()
@@ -284,7 +488,7 @@ class VideoFileSource(FrameSource):
         self._pace_origin = None
         return True
 
-    def __next__(self) -> Frame:
+    def _next_frame(self) -> Frame:
         rewound = False
         while True:
             if self.closed:
@@ -294,7 +498,6 @@ class VideoFileSource(FrameSource):
                 break
             if self.closed or not self._loop or rewound or not self._rewind():
                 # rewound and still nothing: the file has no readable frame; stop rather than spin
-                self.close()
                 raise StopIteration
             rewound = True
         assert image is not None
@@ -319,22 +522,24 @@ class VideoFileSource(FrameSource):
 
 
 class _Reader:
-    """One generation of a live capture: a daemon thread that reads and keeps only the latest frame.
+    """One generation of a live capture: a daemon thread that reads into the source's mailbox.
 
     The thread owns its capture and releases it when it exits. If ``read()`` blocks forever, the
     thread is abandoned (it is a daemon) and releases the capture if ``read()`` ever returns; we
     never release a capture from another thread while it may be inside ``read()``.
     """
 
-    def __init__(self, spec: SourceSpec, factory: CaptureFactory, cap: Any | None, buffer_one: bool) -> None:
-        self.frames: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=1)
-        self.dead = threading.Event()  # the capture failed to open or a read failed
-        self.reason = ""
+    def __init__(self, spec: SourceSpec, factory: CaptureFactory, cap: Any | None, buffer_one: bool,
+                 mailbox: _Mailbox) -> None:
+        self.reason = ""  # why this generation ended, for the log
+        self.error: BaseException | None = None  # what the capture raised, if it did
         self.stop = threading.Event()
         self._spec = spec
         self._factory = factory
-        self._cap = cap  # None: open it in the thread, so a hanging reopen cannot block the iterator
+        self._cap = cap  # None: open it in the thread, so a hanging open cannot block the consumer
         self._buffer_one = buffer_one
+        self._mailbox = mailbox
+        self.generation = mailbox.new_generation()
         self.thread = threading.Thread(target=self._run, name=f"faceapp-reader {spec.label()}", daemon=True)
         self.thread.start()
 
@@ -344,12 +549,15 @@ class _Reader:
             if cap is None:
                 with _quiet_opencv():
                     cap = self._factory(self._spec)
-                if not cap.isOpened():
+                if self.stop.is_set():
+                    return
+                if cap is None or not cap.isOpened():
                     self.reason = "cannot open"
                     return
                 if self._buffer_one:  # ask the driver not to queue stale frames either
                     with contextlib.suppress(Exception):
                         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            self._mailbox.mark_open(self.generation)
             while not self.stop.is_set():
                 ok, image = cap.read()
                 captured = time.monotonic()
@@ -358,31 +566,29 @@ class _Reader:
                 if not ok or image is None:
                     self.reason = "read failed"
                     return
-                self._put_latest((image, captured))
+                self._mailbox.put(self.generation, (image, captured))
         except Exception as exc:  # a capture raising must end this generation, not the app
             self.reason = f"error: {exc}"
+            self.error = exc
         finally:
-            self.dead.set()
-            if cap is not None:
+            if cap is not None:  # released before the consumer hears of the end and reopens it
                 with contextlib.suppress(Exception):
                     cap.release()
-
-    def _put_latest(self, item: tuple[np.ndarray, float]) -> None:
-        try:
-            self.frames.put_nowait(item)
-        except queue.Full:  # drop the stale frame; we are the only producer so the put then fits
-            with contextlib.suppress(queue.Empty):
-                self.frames.get_nowait()
-            with contextlib.suppress(queue.Full):
-                self.frames.put_nowait(item)
+            self._mailbox.end(self.generation)
 
     def shutdown(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=0.2)
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=_JOIN_S)
 
 
 class LiveSource(FrameSource):
-    """A camera or stream: always the freshest frame, reopened when it stalls or fails."""
+    """A camera or stream: always the freshest frame, reopened when it stalls or fails.
+
+    The reconnect logic runs in the consumer's calls (``latest``/``next``) and keeps its state
+    between them, so a consumer polling with short timeouts sees the same backoff, status
+    messages and final CameraError as one iterating without pause.
+    """
 
     def __init__(
         self,
@@ -392,6 +598,7 @@ class LiveSource(FrameSource):
         reconnect_timeout_s: float = 2.0,
         max_reconnects: int = 5,
         on_status: StatusCallback | None = None,
+        background_open: bool = False,
     ) -> None:
         super().__init__(spec, on_status=on_status)
         if reconnect_timeout_s <= 0:
@@ -400,69 +607,103 @@ class LiveSource(FrameSource):
         self.max_reconnects = max(0, int(max_reconnects))
         self.reconnects = 0  # total reopen attempts over the source's life, for diagnostics
         self._factory = capture_factory
-        self._lock = threading.Lock()
-        cap = _open_capture(spec, capture_factory)
-        if spec.kind == "camera":
-            with contextlib.suppress(Exception):
-                cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        self._reader: _Reader | None = _Reader(spec, capture_factory, cap, spec.kind == "camera")
-        self._fresh = True  # the current reader has not delivered a frame yet
+        self._lock = threading.Lock()  # guards _reader against close() from another thread
+        self._consumer = threading.Lock()  # the reconnect state below is one consumer's
+        self._failures = 0  # consecutive generations that ended without a frame
+        self._reopen_at = 0.0  # while _reader is None: when the backoff is over
+        # The first open happens in the reader thread: until it succeeds there is no stall
+        # deadline (opening a stream may take long), and its failure is an open error.
+        self._awaiting_open = background_open
+        cap = None
+        if not background_open:
+            cap = _open_capture(spec, capture_factory)
+            if spec.kind == "camera":
+                with contextlib.suppress(Exception):
+                    cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._reader: _Reader | None = _Reader(spec, capture_factory, cap, spec.kind == "camera", self._mailbox)
+
+    def _reads_ahead(self) -> bool:
+        return True
+
+    @property
+    def ended(self) -> bool:
+        """Only once closed (by the caller, or after giving up): a reader generation that ends
+        is reopened, so its end is not the source's."""
+        return self.closed
 
     def close(self) -> None:
-        self._closed.set()
+        super().close()
         with self._lock:
             reader, self._reader = self._reader, None
         if reader is not None:
             reader.shutdown()
 
-    def _wait_for_frame(self, reader: _Reader) -> tuple[np.ndarray, float] | None:
-        """The next frame of this generation, or None when it died or stayed silent too long."""
-        timeout = self.reconnect_timeout_s * (_FIRST_FRAME_FACTOR if self._fresh else 1.0)
-        deadline = time.monotonic() + timeout
-        while not self.closed:
-            try:
-                return reader.frames.get(timeout=min(_POLL_S, max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                pass
-            if reader.dead.is_set() and reader.frames.empty():
-                return None
-            if time.monotonic() >= deadline:
-                reader.reason = reader.reason or f"no frame for {timeout:g} s"
-                return None
+    def latest(self, timeout: float = 0.0) -> Frame | None:
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._consumer:
+            while not self.closed:
+                with self._lock:
+                    reader = self._reader
+                now = time.monotonic()
+                if reader is None:  # between two generations: the backoff
+                    if now < self._reopen_at:
+                        if now >= deadline or self._closed.wait(min(self._reopen_at, deadline) - now):
+                            return None
+                        continue
+                    self._reopen()
+                    continue
+                item, ended = self._mailbox.take(max(0.0, min(deadline, self._stall_at()) - now))
+                if self.closed:
+                    return None
+                if item is not None:
+                    return self._hand_out(item)
+                if ended or time.monotonic() >= self._stall_at():
+                    self._generation_failed(reader)  # raises CameraError when it gives up
+                    continue
+                if time.monotonic() >= deadline:
+                    return None
         return None
 
-    def __next__(self) -> Frame:
-        failures = 0
-        while True:
-            with self._lock:
-                reader = self._reader
-            if self.closed or reader is None:
-                raise StopIteration
-            item = self._wait_for_frame(reader)
+    def _stall_at(self) -> float:
+        """When the current generation counts as stalled: no frame for ``reconnect_timeout_s``
+        (twice that before its first frame: opening or waking a camera takes longer)."""
+        mailbox = self._mailbox
+        if self._awaiting_open and not mailbox.opened:
+            return math.inf
+        factor = 1.0 if mailbox.delivered else _FIRST_FRAME_FACTOR
+        return mailbox.active_at + self.reconnect_timeout_s * factor
+
+    def _hand_out(self, item: tuple[np.ndarray, float]) -> Frame:
+        self._awaiting_open = False
+        if self._failures:
+            self._status(f"reconnected to {self.describe()}")
+            self._failures = 0
+        image, captured = item
+        return self._make_frame(_to_rgb(image), captured)
+
+    def _generation_failed(self, reader: _Reader) -> None:
+        if self._awaiting_open and not self._mailbox.opened:
+            self.close()  # the first open failed: an error at once, as a synchronous open gives
+            raise _open_failure(self.spec, reader.error)
+        self._awaiting_open = False
+        self._failures += 1
+        log.warning("%s: %s", self.describe(), reader.reason or "stopped delivering frames")
+        reader.shutdown()
+        with self._lock:
+            if self._reader is reader:
+                self._reader = None
+        if self._failures > self.max_reconnects:
+            self.close()
+            raise CameraError(f"{self.describe()} stopped delivering frames and could not be reopened")
+        self._status(f"reconnecting to {self.describe()} (attempt {self._failures}/{self.max_reconnects})")
+        self._reopen_at = time.monotonic() + min(_BACKOFF_MAX_S, _BACKOFF_START_S * 2 ** (self._failures - 1))
+
+    def _reopen(self) -> None:
+        with self._lock:
             if self.closed:
-                raise StopIteration
-            if item is not None:
-                if failures:
-                    self._status(f"reconnected to {self.describe()}")
-                self._fresh = False
-                image, captured = item
-                return self._make_frame(_to_rgb(image), captured)
-            failures += 1
-            log.warning("%s: %s", self.describe(), reader.reason or "stopped delivering frames")
-            reader.shutdown()
-            if failures > self.max_reconnects:
-                self.close()
-                raise CameraError(f"{self.describe()} stopped delivering frames and could not be reopened")
-            self._status(f"reconnecting to {self.describe()} (attempt {failures}/{self.max_reconnects})")
-            backoff = min(_BACKOFF_MAX_S, _BACKOFF_START_S * 2 ** (failures - 1))
-            if self._closed.wait(backoff):
-                raise StopIteration
+                return
             self.reconnects += 1
-            with self._lock:
-                if self.closed:
-                    raise StopIteration
-                self._reader = _Reader(self.spec, self._factory, None, self.spec.kind == "camera")
-                self._fresh = True
+            self._reader = _Reader(self.spec, self._factory, None, self.spec.kind == "camera", self._mailbox)
 
 
 class ImageFolderSource(FrameSource):
@@ -493,12 +734,11 @@ class ImageFolderSource(FrameSource):
             return f"{self.spec.label()} ({n} image{'s' if n != 1 else ''})"
         return self.spec.label()
 
-    def __next__(self) -> Frame:
+    def _next_frame(self) -> Frame:
         while not self.closed:
             if self._pos >= len(self.paths):
                 # a pass with no readable image would loop forever without a frame: stop instead
                 if not self._loop or self._delivered_this_pass == 0:
-                    self.close()
                     break
                 self._pos = 0
                 self._delivered_this_pass = 0
@@ -530,6 +770,20 @@ class ImageFolderSource(FrameSource):
         self._last_emit = time.monotonic()
 
 
+def _open_failure(spec: SourceSpec, exc: BaseException | None = None) -> CameraError:
+    """The error for a source that cannot be opened, naming it and a likely cause."""
+    if isinstance(exc, CameraError):
+        return exc
+    if exc is not None:
+        return CameraError(f"cannot open {spec.label()}: {exc}")
+    why = {
+        "camera": "no such device or it is in use",
+        "url": "unreachable, refused or in a format OpenCV cannot play",
+        "video": "not a video OpenCV can decode",
+    }.get(spec.kind, "cannot be read")
+    return CameraError(f"cannot open {spec.label()}: {why}")
+
+
 def _open_capture(spec: SourceSpec, factory: CaptureFactory) -> Any:
     """Open a capture or raise CameraError with a message that names the source and a likely cause."""
     try:
@@ -537,17 +791,12 @@ def _open_capture(spec: SourceSpec, factory: CaptureFactory) -> Any:
     except CameraError:
         raise
     except Exception as exc:
-        raise CameraError(f"cannot open {spec.label()}: {exc}") from exc
+        raise _open_failure(spec, exc) from exc
     if cap is None or not cap.isOpened():
         if cap is not None:
             with contextlib.suppress(Exception):
                 cap.release()
-        why = {
-            "camera": "no such device or it is in use",
-            "url": "unreachable, refused or in a format OpenCV cannot play",
-            "video": "not a video OpenCV can decode",
-        }.get(spec.kind, "cannot be read")
-        raise CameraError(f"cannot open {spec.label()}: {why}")
+        raise _open_failure(spec)
     return cap
 
 
@@ -560,6 +809,7 @@ def open_source(
     realtime: bool = False,
     on_status: StatusCallback | None = None,
     capture_factory: CaptureFactory | None = None,
+    background_open: bool = False,
 ) -> FrameSource:
     """Open any source as an iterator of RGB ``Frame``; raises CameraError if it cannot be opened.
 
@@ -567,7 +817,9 @@ def open_source(
     ``loop`` restarts video files and folders at their end; ``realtime`` paces video files at
     their FPS (and folders as a slideshow) for display. ``capture_factory`` replaces
     ``cv2.VideoCapture`` for camera/url/video sources, which is how the reconnect logic is
-    tested with recorded video instead of a webcam.
+    tested with recorded video instead of a webcam. ``background_open`` opens a camera or
+    stream in its reader thread and returns at once, because opening a dead stream can block
+    for many seconds; a failure to open is then raised by the first ``latest``/``next``.
     """
     source_spec = parse_source(spec)
     factory = capture_factory or default_capture_factory
@@ -579,6 +831,7 @@ def open_source(
             reconnect_timeout_s=reconnect_timeout_s,
             max_reconnects=max_reconnects,
             on_status=on_status,
+            background_open=background_open,
         )
     if kind == "video":
         return VideoFileSource(source_spec, factory, loop=loop, realtime=realtime, on_status=on_status)

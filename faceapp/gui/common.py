@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QStyle, QVBoxLayout, QWidget
 
@@ -107,30 +106,6 @@ class MessageBar(QWidget):
             self.kind = ""
             self._label.setText("")
             self.hide()
-
-
-class _Bridge(QObject):
-    done = Signal(object)
-
-
-def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None], owner: QObject) -> None:
-    """Run ``fn`` in a daemon thread and call ``on_done(result)`` in the GUI thread (result may be
-    an Exception). For short blocking calls such as probing cameras."""
-    bridge = _Bridge(owner)
-    bridge.done.connect(on_done)
-    bridge.done.connect(bridge.deleteLater)
-
-    def work() -> None:
-        try:
-            result = fn()
-        except Exception as exc:
-            result = exc
-        try:
-            bridge.done.emit(result)
-        except RuntimeError:  # the owner was deleted meanwhile
-            pass
-
-    threading.Thread(target=work, name="faceapp-background", daemon=True).start()
 
 
 class MessageArea(QWidget):

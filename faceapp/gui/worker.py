@@ -1,9 +1,14 @@
 """Capture and inference off the GUI thread.
 
-:class:`VideoWorker` is a QObject moved to a QThread. Its ``run`` loop loads the pipeline once,
-takes the newest frame from a :class:`FrameGrabber`, runs ``Pipeline.process`` on it and
-publishes the result in a one-slot mailbox (``take_latest``), signalling the GUI only when the
-mailbox was empty: frames and results are dropped, never queued. Everything the GUI asks of it
+A frame crosses two threads: the source's reader thread decodes it into a one-slot mailbox, and
+the worker thread takes the newest one with ``source.latest(timeout)`` (older unread frames are
+dropped), runs ``Pipeline.process`` on it and leaves the result in a one-slot mailbox of its own
+(``take_latest``), signalling the GUI thread only when that was empty. Nothing is queued on the
+way, so the picture never lags behind the camera.
+
+:class:`VideoWorker` is that loop. Its ``run`` is a generator run by a
+:class:`~faceapp.gui.tasks.Task`, the abstraction every other job off the GUI thread uses too,
+so aborting the task ends the loop at its next turn. Everything the GUI asks of it
 (``set_source``, ``set_gallery``, ``submit``, ``stop`` ...) is thread-safe and non-blocking;
 ``stop`` sets a flag and closes the source, so the loop ends within one frame's processing.
 """
@@ -15,39 +20,31 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
-from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
+from ..app import AppConfig
+from ..app.context import PipelineFactory, load_pipeline
 from ..camera import FrameSource, open_source, parse_source
-from ..config import Settings
 from ..errors import FaceAppError
 from ..match import Gallery
-from ..pipeline import Pipeline, open_pipeline
 from ..types import Frame, FrameResult
+
+if TYPE_CHECKING:  # annotations only: the pipeline module loads torch
+    from ..pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-PipelineFactory = Callable[[Settings], Pipeline]
-OpenSource = Callable[..., FrameSource]
-Job = Callable[[Pipeline | None], Any]
+OpenSource = Callable[..., FrameSource]  # open_source's signature (the worker passes background_open)
+Job = Callable[["Pipeline | None"], Any]
 
-_POLL_S = 0.1  # longest the loop sleeps before looking at requests again
+_POLL_S = 0.1  # longest the loop waits for a frame before looking at requests again
 
-
-def default_pipeline_factory(settings: Settings) -> Pipeline:
-    return open_pipeline(
-        settings.model_path,
-        settings.detector_model,
-        settings.device,
-        settings.threshold,
-        settings.detection_score,
-        settings.max_detect_side,
-        settings.threads,
-    )
+default_pipeline_factory: PipelineFactory = load_pipeline
 
 
 def is_live(spec: str) -> bool:
@@ -73,7 +70,6 @@ class PipelineInfo:
     device: str
     detector: str
     detector_quality: str  # "high" or "low"
-    threshold: float
     thresholds: dict[str, float]
     default_level: str
     dim: int
@@ -87,7 +83,6 @@ class PipelineInfo:
             device=str(pipeline.encoder.device),
             detector=str(getattr(pipeline.detector, "name", type(pipeline.detector).__name__)),
             detector_quality=str(getattr(pipeline.detector, "quality", "high")),
-            threshold=float(pipeline.threshold),
             thresholds=dict(card.thresholds),
             default_level=card.default_level,
             dim=int(card.dim),
@@ -102,79 +97,9 @@ class JobResult:
     error: str | None = None
 
 
-class FrameGrabber:
-    """Opens a source and iterates it in a daemon thread, keeping only the newest frame.
-
-    Opening happens in the thread too, because opening a dead stream can block for many seconds;
-    ``close`` never waits more than a moment for the thread.
-    """
-
-    def __init__(self, spec: str, open_fn: OpenSource, on_status: Callable[[str], None], **open_kwargs: Any) -> None:
-        self.spec = spec
-        self.error: str | None = None
-        self.done = False
-        self.dropped = 0
-        self.source: FrameSource | None = None
-        self._open_fn = open_fn
-        self._open_kwargs = open_kwargs
-        self._on_status = on_status
-        self._frame: Frame | None = None
-        self._closed = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"faceapp-grabber {spec}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            source = self._open_fn(self.spec, on_status=self._on_status, **self._open_kwargs)
-            with self._cond:
-                self.source = source
-                closed = self._closed
-            if closed:
-                source.close()
-                return
-            for frame in source:
-                with self._cond:
-                    if self._frame is not None:
-                        self.dropped += 1
-                    self._frame = frame
-                    self._cond.notify_all()
-        except FaceAppError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # an OpenCV surprise must end this source, not the app
-            log.exception("source %s failed", self.spec)
-            self.error = f"{source_label(self.spec)}: {exc}"
-        finally:
-            with self._cond:
-                self.done = True
-                self._cond.notify_all()
-
-    def take(self, timeout: float) -> Frame | None:
-        """The newest frame not taken yet, waiting up to ``timeout`` seconds; None if none came."""
-        with self._cond:
-            if self._frame is None and not self.done:
-                self._cond.wait(timeout)
-            frame, self._frame = self._frame, None
-            return frame
-
-    @property
-    def finished(self) -> bool:
-        """The source ended or failed and its last frame was taken."""
-        with self._cond:
-            return self.done and self._frame is None
-
-    def close(self, wait_s: float = 0.5) -> None:
-        with self._cond:
-            self._closed = True
-            source = self.source
-        if source is not None:
-            source.close()
-        self._thread.join(timeout=wait_s)
-
-
 class VideoWorker(QObject):
-    """The capture + inference loop; see the module docstring. Create it, move it to a QThread,
-    connect ``thread.started`` to ``run`` and ``finished`` to ``thread.quit``."""
+    """The capture + inference loop; see the module docstring. Run ``run`` in a Task
+    (``TaskGroup.create(worker.run).start()``); ``finished`` comes when the loop has ended."""
 
     result_ready = Signal()  # a new FrameResult waits in take_latest()
     pipeline_ready = Signal(object)  # PipelineInfo
@@ -188,13 +113,13 @@ class VideoWorker(QObject):
 
     def __init__(
         self,
-        settings: Settings,
+        config: AppConfig,
         pipeline_factory: PipelineFactory | None = None,
         open_fn: OpenSource = open_source,
         retry_s: float = 3.0,
     ) -> None:
         super().__init__()
-        self._settings = settings
+        self._config = config
         self._factory = pipeline_factory or default_pipeline_factory
         self._open_fn = open_fn
         self.retry_s = float(retry_s)
@@ -210,7 +135,7 @@ class VideoWorker(QObject):
         self._source_request: tuple[str | None, bool, int | None] | None = None
         self._jobs: deque[tuple[int, Job]] = deque()
         self._job_ids = itertools.count(1)
-        self._grabber: FrameGrabber | None = None
+        self._source: FrameSource | None = None  # opened, read and closed in the worker thread
         self._spec: str | None = None
         self._loop = False
         self._max_side: int | None = None
@@ -229,18 +154,20 @@ class VideoWorker(QObject):
     def set_gallery(self, gallery: Gallery | None) -> None:
         self._gallery = gallery  # immutable; one reference assignment is atomic
 
-    def set_threshold(self, threshold: float) -> None:
-        self._threshold = float(threshold)
+    def set_threshold(self, threshold: float | None) -> None:
+        """The distance threshold faces are matched under from the next frame on (None: none)."""
+        self._threshold = None if threshold is None else float(threshold)
 
     @property
     def threshold(self) -> float | None:
-        """The threshold asked for; the worker applies it to the pipeline before the next frame."""
+        """The threshold the next frame is matched under; faces are only named when both it
+        and a gallery are set."""
         return self._threshold
 
-    def reload(self, settings: Settings) -> None:
+    def reload(self, config: AppConfig) -> None:
         """Load the pipeline again (another model or device) before the next frame."""
         with self._lock:
-            self._settings = settings
+            self._config = config
             self._reload = True
         self._wake.set()
 
@@ -263,9 +190,9 @@ class VideoWorker(QObject):
         """Ask the loop to end: it closes the source and emits ``finished``. Never blocks."""
         self._stop.set()
         self._wake.set()
-        grabber = self._grabber
-        if grabber is not None and grabber.source is not None:
-            grabber.source.close()  # thread-safe; unblocks a paced video or a waiting camera
+        source = self._source
+        if source is not None:
+            source.close()  # thread-safe; wakes a loop waiting in latest() at once
 
     @property
     def stopping(self) -> bool:
@@ -273,8 +200,9 @@ class VideoWorker(QObject):
 
     # --- the loop (worker thread) --------------------------------------------------------
 
-    @Slot()
-    def run(self) -> None:
+    def run(self) -> Iterator[None]:
+        """The loop, one turn per ``yield``, so the Task running it can end it between turns
+        when aborted; ``stop`` ends it too, and also wakes it from a wait."""
         try:
             self._load_pipeline()
             while not self._stop.is_set():
@@ -282,33 +210,25 @@ class VideoWorker(QObject):
                 self._run_jobs()
                 if self._stop.is_set():
                     break
-                if self._grabber is None:
+                if self._source is None:
                     self._maybe_retry()
                     self._wake.wait(_POLL_S)
                     self._wake.clear()
-                    continue
-                frame = self._grabber.take(_POLL_S)
-                if frame is not None:
-                    self._process(frame)
-                elif self._grabber.finished:
-                    self._source_over()
+                else:
+                    self._take_frame(self._source)
+                yield
         except Exception:  # keep the GUI alive and the thread joinable whatever happens
             log.exception("video worker crashed")
         finally:
-            if self._grabber is not None:
-                self._grabber.close()
-                self._grabber = None
-            app = QCoreApplication.instance()
-            if app is not None:  # hand the object back, so it is deleted in the GUI thread
-                self.moveToThread(app.thread())
+            self._close_source()
             self.finished.emit()
 
     def _load_pipeline(self) -> None:
         with self._lock:
-            settings, self._reload = self._settings, False
+            config, self._reload = self._config, False
         self.pipeline = None
         try:
-            pipeline = self._factory(settings)
+            pipeline = self._factory(config)
         except FaceAppError as exc:
             self.pipeline_failed.emit(str(exc))
             return
@@ -333,12 +253,24 @@ class VideoWorker(QObject):
                 self._open()
 
     def _open(self) -> None:
+        """Open the source in this thread; a camera or stream is opened by its own reader
+        thread (``background_open``), because opening a dead stream can block for long."""
         assert self._spec is not None
         self._retry_at = None
         self._started = False
-        self._grabber = FrameGrabber(
-            self._spec, self._open_fn, self.source_status.emit, realtime=True, loop=self._loop, **self._capture_kwargs()
-        )
+        try:
+            source = self._open_fn(self._spec, on_status=self.source_status.emit, realtime=True, loop=self._loop,
+                                   background_open=True, **self._capture_kwargs())
+        except FaceAppError as exc:
+            self._failed(str(exc))
+            return
+        except Exception as exc:  # an OpenCV surprise must end this source, not the app
+            log.exception("opening %s failed", self._spec)
+            self._failed(f"{source_label(self._spec)}: {exc}")
+            return
+        self._source = source
+        if self._stop.is_set():  # stop() came while it opened, too early to close it
+            source.close()
 
     def _capture_kwargs(self) -> dict[str, Any]:
         """Ask a camera for the chosen resolution (other sources are downscaled after decoding)."""
@@ -360,31 +292,49 @@ class VideoWorker(QObject):
         return {"capture_factory": factory}
 
     def _close_source(self) -> None:
-        if self._grabber is not None:
-            self._grabber.close()
-            self._grabber = None
+        source, self._source = self._source, None
+        if source is not None:
+            source.close()
         self._retry_at = None
 
-    def _source_over(self) -> None:
-        grabber, self._grabber = self._grabber, None
-        assert grabber is not None and self._spec is not None
-        if self._stop.is_set():
+    def _take_frame(self, source: FrameSource) -> None:
+        try:
+            frame = source.latest(_POLL_S)
+        except FaceAppError as exc:
+            self._failed(str(exc))
             return
-        if grabber.error is None:
-            label = source_label(self._spec)
-            skipped = list(getattr(grabber.source, "skipped", []))  # an image folder's unreadable files
-            total = len(getattr(grabber.source, "paths", []))
-            if skipped and len(skipped) >= total:  # not one frame: that is a failure, not an end
-                self.source_failed.emit(f"{label}: none of its {total} image{'s' if total != 1 else ''} could be "
-                                        f"read ({skipped[0][1]})", False)
-                return
-            plural = "s" if len(skipped) != 1 else ""
-            self.source_ended.emit(f"{label} ({len(skipped)} unreadable image{plural} skipped)" if skipped else label)
+        except Exception as exc:
+            log.exception("source %s failed", self._spec)
+            self._failed(f"{source_label(self._spec or '')}: {exc}")
+            return
+        if frame is not None:
+            self._process(frame)
+        elif source.ended:
+            self._source_over(source)
+
+    def _failed(self, message: str) -> None:
+        """The source failed, to open or for good: say so, and try a live one again later."""
+        self._close_source()
+        if self._stop.is_set() or self._spec is None:
             return
         retry = is_live(self._spec)
         if retry:
             self._retry_at = time.monotonic() + self.retry_s
-        self.source_failed.emit(grabber.error, retry)
+        self.source_failed.emit(message, retry)
+
+    def _source_over(self, source: FrameSource) -> None:
+        self._close_source()
+        if self._stop.is_set() or self._spec is None:
+            return
+        label = source_label(self._spec)
+        skipped = list(source.skipped)  # an image folder's unreadable files
+        total = len(getattr(source, "paths", []))
+        if skipped and len(skipped) >= total:  # not one frame: that is a failure, not an end
+            self.source_failed.emit(f"{label}: none of its {total} image{'s' if total != 1 else ''} could be "
+                                    f"read ({skipped[0][1]})", False)
+            return
+        plural = "s" if len(skipped) != 1 else ""
+        self.source_ended.emit(f"{label} ({len(skipped)} unreadable image{plural} skipped)" if skipped else label)
 
     def _maybe_retry(self) -> None:
         if self._retry_at is not None and time.monotonic() >= self._retry_at and self._spec is not None:
@@ -415,10 +365,11 @@ class VideoWorker(QObject):
         if pipeline is None:  # no model: still show the video
             result = FrameResult(frame, ())
         else:
-            if self._threshold is not None and pipeline.threshold != self._threshold:
-                pipeline.threshold = self._threshold
+            gallery, threshold = self._gallery, self._threshold
+            if threshold is None:
+                gallery = None  # nothing to match under yet: faces are found, not named
             try:
-                result = pipeline.process(frame, self._gallery, keep_crops=True)
+                result = pipeline.process(frame, gallery, threshold, keep_crops=True)
                 self.processing_error = None
             except Exception as exc:  # e.g. a gallery of another model's dimension
                 if self.processing_error is None:
