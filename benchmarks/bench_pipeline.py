@@ -78,7 +78,7 @@ def bench_frames(args: argparse.Namespace) -> None:
 
 
 def bench_gallery_load(args: argparse.Namespace) -> None:
-    from faceapp.store import Store
+    from faceapp.storage import GalleryStore, open_store
 
     rng = np.random.default_rng(2)
     rows = []
@@ -88,20 +88,21 @@ def bench_gallery_load(args: argparse.Namespace) -> None:
             path = Path(tmp) / f"gallery-{size}.db"
             encodings = unit_rows(rng, size)
             started = time.perf_counter()
-            with Store.open(path) as store:
+            store: GalleryStore
+            with open_store(path) as store:
                 for person, start in enumerate(range(0, size, per_person)):
                     store.enroll(f"person {person}", encodings[start : start + per_person], "bench-model")
             enroll_s = time.perf_counter() - started
             loads = []
             for _ in range(5):
                 started = time.perf_counter()
-                with Store.open(path, create=False) as store:  # a fresh connection, as the app starts
+                with open_store(path, create=False) as store:  # a fresh connection, as the app starts
                     gallery = store.gallery("bench-model")
                 loads.append((time.perf_counter() - started) * 1000)
                 assert len(gallery) == size
             rows.append((f"{size:,}", size // per_person, path.stat().st_size / 2**20, enroll_s, loads[0], percentile(loads, 50)))
             path.unlink()
-    print(f"gallery load from SQLite (Store.open + Store.gallery, 128-D float32 templates, {per_person} per person)")
+    print(f"gallery load from SQLite (open_store + GalleryStore.gallery, 128-D float32 templates, {per_person} per person)")
     print(table(["templates", "people", "db MiB", "enroll s", "first load ms", "median load ms"], rows))
 
 

@@ -3,13 +3,16 @@
 The public API is a handful of verbs over numpy arrays, one per pipeline stage::
 
     image = faceapp.load_image("alice.jpg")              # RGB uint8
-    detector = faceapp.load_detector()                   # YuNet (Haar fallback offline)
+    detector = faceapp.load_detector()                   # the shipped YuNet
     faces = detector.detect(image)                       # [Detection(box, landmarks, score)]
     crop = faceapp.align_face(image, faces[0].landmarks) # 112x112 RGB
     encoder = faceapp.load_encoder(model_card_path)      # the shipped tower
     encodings = encoder.embed(crop[None])                # (1, 128) unit vectors
     faceapp.identify(encodings[0], gallery, threshold)   # Match(name, distance, accepted)
     faceapp.reencode_store(store, encoder)               # an earlier model's templates, from kept crops
+
+Applications build on ``faceapp.app`` (the use-cases the CLI and the GUI share) and
+``faceapp.open_store`` (a gallery store: people, templates, events).
 
 Names are imported lazily so that ``import faceapp`` stays cheap (no torch, no Qt).
 """
@@ -33,12 +36,14 @@ _EXPORTS = {
     "identify_many": "match",
     "distances": "match",
     "Gallery": "match",
-    "Store": "store",
+    "open_store": "storage",
+    "GalleryStore": "storage",
     "reencode_store": "reencode",
     "open_source": "camera",
     "Pipeline": "pipeline",
     "open_pipeline": "pipeline",
-    "Settings": "config",
+    "AppConfig": "app",
+    "resolve_config": "app",
     "Detection": "types",
     "Match": "types",
     "Frame": "types",

@@ -1,7 +1,9 @@
 """The pipeline, stage by stage: frame -> detect -> align -> embed -> match.
 
 :class:`Pipeline` owns a detector and an encoder (both injected) and composes the pure stage
-functions; the CLI and the GUI both drive it, so they behave identically.
+functions; the application layer (``faceapp.app``) drives it for both front ends. It holds no
+threshold: the caller passes the one its configuration resolved to every matching call, so a
+changed setting can never be half applied.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .align import align_face
 from .detect import Detector, detect_in_crop, load_detector
 from .embed import Encoder, load_encoder
 from .errors import MultipleFacesError, NoFaceError
-from .match import Gallery, identify_many, verify
+from .match import Gallery, identify_many
 from .quality import FaceQuality, assess
 from .types import Detection, FaceResult, Frame, FrameResult, Match
 
@@ -31,12 +33,11 @@ class EncodedFace:
 
 
 class Pipeline:
-    """Detector + encoder + threshold. ``process`` handles frames, ``encode_one`` photos."""
+    """Detector + encoder. ``process`` handles frames, ``encode_one`` photos."""
 
-    def __init__(self, detector: Detector, encoder: Encoder, threshold: float | None = None) -> None:
+    def __init__(self, detector: Detector, encoder: Encoder) -> None:
         self.detector = detector
         self.encoder = encoder
-        self.threshold = encoder.card.default_threshold if threshold is None else float(threshold)
 
     @property
     def model_id(self) -> str:
@@ -66,8 +67,10 @@ class Pipeline:
             raise MultipleFacesError(f"{label}: {len(faces)} faces found; use a photo of one person (or --largest on the command line)")
         return self.encode(image, faces[:1])[0]
 
-    def process(self, frame: Frame, gallery: Gallery | None = None, keep_crops: bool = False) -> FrameResult:
-        """Detect, align, embed and identify every face in a frame, timing each stage."""
+    def process(self, frame: Frame, gallery: Gallery | None = None, threshold: float | None = None,
+                keep_crops: bool = False) -> FrameResult:
+        """Detect, align, embed and identify every face in a frame, timing each stage.
+        A non-empty ``gallery`` needs the ``threshold`` to match under."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
         detections = self.find_faces(frame.image, still=frame.path is not None)
@@ -80,7 +83,9 @@ class Pipeline:
         timings["embed"] = _ms_since(started)
         started = time.perf_counter()
         if gallery is not None and len(gallery):
-            matches = identify_many(encodings, gallery, self.threshold)
+            if threshold is None:
+                raise ValueError("matching against a gallery needs a threshold")
+            matches = identify_many(encodings, gallery, threshold)
         else:
             matches = [Match(None, float("inf"), False) for _ in detections]
         timings["match"] = _ms_since(started)
@@ -89,12 +94,10 @@ class Pipeline:
         )
         return FrameResult(frame, faces, timings)
 
-    def verify(self, encoding: np.ndarray, gallery: Gallery, person_id: int) -> Match:
-        return verify(encoding, gallery, person_id, self.threshold)
-
-    def run(self, frames: Iterable[Frame], gallery: Gallery | None = None, keep_crops: bool = False) -> Iterator[FrameResult]:
+    def run(self, frames: Iterable[Frame], gallery: Gallery | None = None, threshold: float | None = None,
+            keep_crops: bool = False) -> Iterator[FrameResult]:
         for frame in frames:
-            yield self.process(frame, gallery, keep_crops)
+            yield self.process(frame, gallery, threshold, keep_crops)
 
 
 def _ms_since(started: float) -> float:
@@ -105,7 +108,6 @@ def open_pipeline(
     model_path: str | Path,
     detector_model: str | Path | None = None,
     device: str = "auto",
-    threshold: float | None = None,
     detection_score: float = 0.6,
     max_detect_side: int = 640,
     threads: int | None = None,
@@ -117,4 +119,4 @@ def open_pipeline(
 
         cv2.setNumThreads(threads)
     detector = load_detector(detector_model, detection_score, max_detect_side)
-    return Pipeline(detector, load_encoder(model_path, device, threads=threads), threshold)
+    return Pipeline(detector, load_encoder(model_path, device, threads=threads))

@@ -1,9 +1,17 @@
-"""Shared pytest fixtures. Append new fixtures below; keep each one self-contained."""
+"""Shared pytest fixtures. Append new fixtures below; keep each one self-contained.
+
+Real faces come from the repository itself (``tests/data/faces``, see its README) and the
+detector is the one the app ships (``assets/yunet.onnx``), so every test that only needs
+"some real faces" runs on a user's clone. Only tests that need the face datasets (LFW pairs,
+training images, teacher encodings) read ``../shared``, and skip with a reason without it.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -13,7 +21,11 @@ import pytest
 from faceapp.images import list_images, load_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+# FACEAPP_SHARED_DIR points the tests at the datasets folder elsewhere; a folder that does not
+# exist (FACEAPP_SHARED_DIR=/nonexistent) runs the suite as a user's clone without it would.
+SHARED_DIR = Path(os.environ.get("FACEAPP_SHARED_DIR") or REPO_ROOT.parent / "shared")
+FACES_DIR = REPO_ROOT / "tests" / "data" / "faces"
+SHIPPED_YUNET = REPO_ROOT / "assets" / "yunet.onnx"
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -60,9 +72,9 @@ def write_video(
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """../shared next to the repository: face datasets and models, not in git."""
+    """../shared next to the repository (or $FACEAPP_SHARED_DIR): face datasets, not in git."""
     if not SHARED_DIR.is_dir():
-        pytest.skip(f"../shared (face datasets) not found: {SHARED_DIR}")
+        pytest.skip(f"the face datasets folder is not here ({SHARED_DIR}; set FACEAPP_SHARED_DIR to use another)")
     return SHARED_DIR
 
 
@@ -80,18 +92,109 @@ def lfw_dir(shared_dir: Path) -> Path:
     return shared_path(shared_dir, "datasets/lfw-view1", "LFW")
 
 
+# --- the in-repo faces (tests/data/faces) ---------------------------------------------------------
+
+PERSON_E = "person-e"
+
+
+@dataclass(frozen=True)
+class RepoFaces:
+    """The face photos in tests/data/faces, all 144x144 (so two fit side by side): person E from
+    two clips, and three people from a doorway clip whose faces are small and in profile. E's
+    photos from the two clips match each other at the card's default threshold and no doorway
+    photo matches E's; the doorway people are not reliably told apart from each other, and fail
+    the enrollment quality checks, so they only ever play "someone who is not E"."""
+
+    hungry: tuple[Path, ...]  # E, from person-e-hungry.mkv
+    want: tuple[Path, ...]  # E, from person-e-want.mkv
+    others: dict[str, tuple[Path, ...]]  # doorway-1..3 -> their photos
+
+    @property
+    def e(self) -> tuple[Path, ...]:
+        return self.hungry + self.want
+
+    @property
+    def stranger(self) -> Path:
+        """The doorway photo the detector finds most surely, also letterboxed into a video frame."""
+        return self.others["doorway-1"][0]
+
+    @property
+    def people(self) -> dict[str, tuple[Path, ...]]:
+        """Folder name -> photos, E first."""
+        return {PERSON_E: self.e, **self.others}
+
+
+@pytest.fixture(scope="session")
+def repo_faces() -> RepoFaces:
+    """The in-repo photos, read from tests/data/faces (its README says where each came from)."""
+    e = list_images(FACES_DIR / PERSON_E)
+    others = {d.name: tuple(list_images(d)) for d in sorted(FACES_DIR.iterdir()) if d.is_dir() and d.name != PERSON_E}
+    faces = RepoFaces(
+        hungry=tuple(p for p in e if p.name.startswith("hungry")),
+        want=tuple(p for p in e if p.name.startswith("want")),
+        others=others,
+    )
+    assert faces.hungry and faces.want and len(others) >= 2, f"the test photos in {FACES_DIR} are incomplete"
+    return faces
+
+
+@pytest.fixture(scope="session")
+def faces_lfw_layout(repo_faces: RepoFaces, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The in-repo faces copied into LFW's layout, ``Name/Name_0001.jpg`` (``Person_E``, E's
+    hungry photos first, then ``Doorway_1`` ...), for the code that reads LFW-style pairs."""
+    root = tmp_path_factory.mktemp("faces-lfw-layout")
+    for folder, photos in repo_faces.people.items():
+        name = lfw_name(folder)
+        (root / name).mkdir()
+        for number, photo in enumerate(photos, 1):
+            shutil.copy(photo, root / name / f"{name}_{number:04d}.jpg")
+    return root
+
+
+def lfw_name(folder: str) -> str:
+    """``person-e`` -> ``Person_E``, ``doorway-1`` -> ``Doorway_1``: the in-repo folder's name in LFW's style."""
+    return "_".join(part.capitalize() for part in folder.split("-"))
+
+
+def repo_pairs(repo_faces: RepoFaces, per_class: int) -> tuple[list, list]:
+    """``per_class`` same-person and different-person pairs of the in-repo faces, as pairs of LFW
+    keys ``(name, number)`` of ``faces_lfw_layout``, spread over all the photos. Each same pair
+    is one photo of E from each clip; each different pair is E against a doorway person,
+    because the doorway faces are not told apart from each other reliably."""
+    e, hungry, want = lfw_name(PERSON_E), len(repo_faces.hungry), len(repo_faces.want)
+    doorway = [(lfw_name(folder), n) for folder, photos in repo_faces.others.items() for n in range(1, len(photos) + 1)]
+    all_same = [((e, h), (e, hungry + w)) for w in range(1, want + 1) for h in range(1, hungry + 1)]
+    all_different = [((e, n), other) for other in doorway for n in range(1, hungry + want + 1)]
+    if per_class > min(len(all_same), len(all_different)):
+        raise ValueError(f"the in-repo faces make at most {min(len(all_same), len(all_different))} pairs of each kind")
+    return all_same[:: len(all_same) // per_class][:per_class], all_different[:: len(all_different) // per_class][:per_class]
+
+
+def write_pairs_file(path: Path, same: list, different: list) -> Path:
+    """A pairs file in LFW View 1's format (the count per class, then same, then different pairs)."""
+    rows = [f"{a[0]}\t{a[1]}\t{b[1]}" for a, b in same] + [f"{a[0]}\t{a[1]}\t{b[0]}\t{b[1]}" for a, b in different]
+    path.write_text("\n".join([str(len(same)), *rows]) + "\n")
+    return path
+
+
 FACE_VIDEO_PEOPLE = 4  # people in face_video, each shown for FACE_VIDEO_REPEATS frames
 FACE_VIDEO_REPEATS = 3
 
 
 @pytest.fixture(scope="session")
-def face_video(lfw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 12-frame 640x480 10 fps MJPG .avi: the first photo of the first 4 LFW people (by name),
-    3 frames each."""
-    people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[:FACE_VIDEO_PEOPLE]
-    photos = [list_images(person)[0] for person in people]
+def face_video_photos(repo_faces: RepoFaces) -> list[Path]:
+    """The photos face_video shows, one per person: E first, then each doorway person."""
+    photos = [repo_faces.hungry[0], *(photos[0] for photos in repo_faces.others.values())][:FACE_VIDEO_PEOPLE]
+    assert len(photos) == FACE_VIDEO_PEOPLE
+    return photos
+
+
+@pytest.fixture(scope="session")
+def face_video(face_video_photos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 12-frame 640x480 10 fps MJPG .avi: one in-repo photo of each of 4 people
+    (``face_video_photos``, E first), 3 frames each."""
     return write_video(
-        tmp_path_factory.mktemp("video") / "faces.avi", photos, fps=10, size=(640, 480), repeats=FACE_VIDEO_REPEATS
+        tmp_path_factory.mktemp("video") / "faces.avi", face_video_photos, fps=10, size=(640, 480), repeats=FACE_VIDEO_REPEATS
     )
 
 
@@ -115,14 +218,14 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def yunet_model_path(shared_dir: Path) -> Path:
-    """../shared/models/yunet.onnx: OpenCV's YuNet, the detector tests and benchmarks use."""
-    return shared_path(shared_dir, "models/yunet.onnx", "YuNet model")
+def yunet_model_path() -> Path:
+    """assets/yunet.onnx: the YuNet model the app ships, so the tests use the app's own detector."""
+    return SHIPPED_YUNET
 
 
 @pytest.fixture(scope="session")
 def yunet_detector(yunet_model_path: Path):
-    """A YuNetDetector on the shared model (session-wide: loading it costs ~50 ms)."""
+    """A YuNetDetector on the shipped model (session-wide, loaded once)."""
     from faceapp.detect import YuNetDetector
 
     return YuNetDetector(yunet_model_path)
@@ -174,6 +277,24 @@ def tiny_prepared(shared_dir: Path, yunet_detector, tmp_path_factory: pytest.Tem
     npz = root / "tiny.npz"
     save_dataset(npz, arrays)
     return {"root": root, "npz": npz, "report": report, "arrays": arrays, "people": TINY_PEOPLE}
+
+
+def aligned_crops(photos: Iterable[Path], detector) -> np.ndarray:
+    """The aligned 112x112 crop of the (largest) face of each photo."""
+    from faceapp.align import align_face
+
+    crops = []
+    for photo in photos:
+        image = load_image(photo)
+        crops.append(align_face(image, detector.detect(image)[0].landmarks))
+    return np.stack(crops)
+
+
+@pytest.fixture(scope="session")
+def face_crops(repo_faces: RepoFaces, yunet_detector) -> np.ndarray:
+    """Aligned 112x112 crops of three in-repo photos: E twice (one from each clip), then a
+    doorway person."""
+    return aligned_crops([repo_faces.hungry[0], repo_faces.want[0], repo_faces.stranger], yunet_detector)
 
 
 @pytest.fixture(scope="session")

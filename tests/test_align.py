@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from faceapp.align import CROP_SIZE, TEMPLATE, align_face, center_crop_face, sim
 from faceapp.detect import detect_in_crop
 from faceapp.images import load_image
 
-LFW_PHOTO = ("Abdullah_Gul", "Abdullah_Gul_0013.jpg")
 
 
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -65,12 +63,13 @@ def test_align_face_scales_to_other_sizes() -> None:
 
 
 @pytest.fixture(scope="module")
-def lfw_photo(lfw_dir: Path) -> np.ndarray:
-    return load_image(lfw_dir / LFW_PHOTO[0] / LFW_PHOTO[1])
+def face_photo(repo_faces) -> np.ndarray:
+    """A real photo with one face (an in-repo frame of person E)."""
+    return load_image(repo_faces.hungry[0])
 
 
-def test_align_face_puts_the_landmarks_of_a_real_photo_on_the_template(lfw_photo: np.ndarray, yunet_detector) -> None:
-    (face,) = yunet_detector.detect(lfw_photo)
+def test_align_face_puts_the_landmarks_of_a_real_photo_on_the_template(face_photo: np.ndarray, yunet_detector) -> None:
+    (face,) = yunet_detector.detect(face_photo)
     matrix = similarity_transform(face.landmarks, TEMPLATE)
     moved = apply(matrix, face.landmarks)
     # A 4-parameter fit of 5 points is not exact, but every point lands within a few pixels.
@@ -78,9 +77,9 @@ def test_align_face_puts_the_landmarks_of_a_real_photo_on_the_template(lfw_photo
     assert np.abs(moved[:2] - TEMPLATE[:2]).max() < 4.0
 
 
-def test_redetecting_on_the_aligned_crop_finds_the_eyes_where_the_template_says(lfw_photo: np.ndarray, yunet_detector) -> None:
-    (face,) = yunet_detector.detect(lfw_photo)
-    crop = align_face(lfw_photo, face.landmarks)
+def test_redetecting_on_the_aligned_crop_finds_the_eyes_where_the_template_says(face_photo: np.ndarray, yunet_detector) -> None:
+    (face,) = yunet_detector.detect(face_photo)
+    crop = align_face(face_photo, face.landmarks)
     assert crop.shape == (CROP_SIZE, CROP_SIZE, 3) and crop.dtype == np.uint8
     again = detect_in_crop(yunet_detector, crop)
     assert len(again) == 1

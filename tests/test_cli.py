@@ -1,7 +1,7 @@
 """Specification of the ``faceapp`` command line, driven through ``faceapp.cli.main``.
 
-Everything is real: LFW photos copied into tmp_path, a SQLite file per test, the shared YuNet
-detector and the shipped encoder. Distances and thresholds are never written here: the people
+Everything is real: the in-repo face photos (tests/data/faces) copied into tmp_path, a SQLite
+file per test, the shipped YuNet detector and the shipped encoder. Distances and thresholds are never written here: the people
 the tests enroll are chosen by the library pipeline itself at the card's threshold (the CLI
 must then agree with it), and numbers are read from the model card.
 """
@@ -26,10 +26,10 @@ import pytest
 
 from faceapp.cli import main
 from faceapp.embed import read_card
-from faceapp.images import list_images, load_image
-from faceapp.store import Store
+from faceapp.images import load_image
+from faceapp.storage import SqliteStore as Store
 
-from conftest import write_video
+from conftest import RepoFaces, lfw_name, repo_pairs, write_pairs_file, write_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # FACEAPP_TEST_MODEL runs these tests against another model card (e.g. a candidate being trained).
@@ -59,26 +59,27 @@ def count_faces(library, path: Path) -> int:
 
 
 @dataclass(frozen=True)
-class LfwPerson:
+class ImportPerson:
     name: str
     photos: tuple[Path, ...]  # all of the folder's photos
     usable: int  # how many show exactly one face
 
 
+E_IMPORT_FOLDERS = 5  # E's photos split into this many folders; each doorway person is one more
+
+
 @pytest.fixture(scope="session")
-def lfw_people(lfw_dir: Path, library) -> list[LfwPerson]:
-    """The first 10 LFW people (by name) with at least 3 photos, 2 or more of them usable."""
-    people = []
-    for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
-        photos = list_images(folder)
-        if len(photos) < 3:
-            continue
-        usable = sum(count_faces(library, p) == 1 for p in photos)
-        if usable >= 2:
-            people.append(LfwPerson(folder.name, tuple(photos), usable))
-        if len(people) == 10:
-            return people
-    pytest.fail("LFW view 1 has fewer than 10 people with 3 photos")
+def import_people(repo_faces: RepoFaces, library) -> list[ImportPerson]:
+    """Eight folders of at least 3 in-repo photos to import, one person's photos each: E's
+    photos split into five (Person_E_1 ... Person_E_5; import does not check whether two folders
+    show the same person, and eight folders give a killed import room to die between the first
+    and the last), then Doorway_1 ... Doorway_3. Sorted as import takes them."""
+    folders = {f"Person_E_{i + 1}": repo_faces.e[i::E_IMPORT_FOLDERS] for i in range(E_IMPORT_FOLDERS)}
+    folders |= {lfw_name(name): photos for name, photos in repo_faces.others.items()}
+    people = [ImportPerson(name, tuple(photos), sum(count_faces(library, p) == 1 for p in photos))
+              for name, photos in sorted(folders.items())]
+    assert len(people) == 8 and all(len(p.photos) >= 3 and p.usable >= 2 for p in people)
+    return people
 
 
 @dataclass(frozen=True)
@@ -90,36 +91,33 @@ class Cast:
 
 
 @pytest.fixture(scope="session")
-def cast(lfw_dir: Path, library) -> Cast:
-    """A person with 3 single-face photos of whom the model recognises the third from the first
-    two, and a stranger it does not take for them; chosen by the library, per model."""
-    return _choose_cast(lfw_dir, library)
+def cast(repo_faces: RepoFaces, library) -> Cast:
+    """Person E with 2 single-face photos of one clip to enroll from, a photo of the other clip
+    the model recognises as him from those two, and a doorway stranger it does not take for him;
+    checked by the library, per model. Every photo is 144x144, so two fit side by side."""
+    return _choose_cast(repo_faces, library)
 
 
-def _choose_cast(lfw_dir: Path, library) -> Cast:
+def _choose_cast(repo_faces: RepoFaces, library) -> Cast:
     from faceapp.match import distances
 
-    threshold = library.threshold
-    singles = sorted(p for p in lfw_dir.iterdir() if p.is_dir() and len(list_images(p)) == 1)
-    for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
-        photos = [p for p in list_images(folder) if count_faces(library, p) == 1]
-        if len(photos) < 3:
-            continue
-        faces = [library.encode_one(load_image(p)) for p in photos]
-        if not all(f.quality.ok for f in faces[:2]):
-            continue
-        gallery = np.stack([f.encoding for f in faces[:2]])
-        for photo, face in zip(photos[2:], faces[2:]):
-            if distances(face.encoding, gallery).min() <= threshold:
-                everyone = np.stack([f.encoding for f in faces])
-                for other in singles:
-                    strange = list_images(other)[0]
-                    if count_faces(library, strange) != 1:
-                        continue
-                    enc = library.encode_one(load_image(strange)).encoding
-                    if distances(enc, everyone).min() > threshold:
-                        return Cast(folder.name, (photos[0], photos[1]), photo, strange)
-    pytest.fail(f"the model ({library.model_id}) recognises nobody in LFW view 1 at its threshold {threshold}")
+    threshold = library.encoder.card.default_threshold
+
+    def encoding(photo: Path) -> np.ndarray:
+        return library.encode_one(load_image(photo)).encoding
+
+    enroll = [p for p in repo_faces.hungry if count_faces(library, p) == 1
+              and library.encode_one(load_image(p)).quality.ok][:2]
+    if len(enroll) == 2:
+        gallery = np.stack([encoding(p) for p in enroll])
+        everyone = np.stack([encoding(p) for p in repo_faces.e if count_faces(library, p) == 1])
+        for probe in (p for p in repo_faces.want if count_faces(library, p) == 1):
+            if distances(encoding(probe), gallery).min() <= threshold:
+                for stranger in (p for photos in repo_faces.others.values() for p in photos):
+                    if count_faces(library, stranger) == 1 and distances(encoding(stranger), everyone).min() > threshold:
+                        return Cast("Person E", (enroll[0], enroll[1]), probe, stranger)
+    pytest.fail(f"the model ({library.model_id}) does not recognise person E across the in-repo clips "
+                f"at its threshold {threshold}, or takes every doorway person for him")
 
 
 @dataclass
@@ -133,9 +131,10 @@ class Result:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, yunet_model_path: Path) -> None:
-    """The tests' detector, and defaults that can never reach the user's real database."""
-    monkeypatch.setenv("FACEAPP_DETECTOR_MODEL", str(yunet_model_path))
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The shipped detector, found as on a user's first launch, and defaults that can never
+    reach the user's real database."""
+    monkeypatch.delenv("FACEAPP_DETECTOR_MODEL", raising=False)
     monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
     monkeypatch.delenv("FACEAPP_MODEL", raising=False)
 
@@ -244,7 +243,7 @@ def test_people_list_shows_names_counts_and_creation_time(cli, enrolled: Cast) -
 
 @pytest.mark.parametrize("problem", ["no face", "two faces", "corrupt", "missing"])
 def test_a_failed_enroll_names_the_file_and_leaves_the_database_unchanged(
-    cli, db: Path, enrolled: Cast, lfw_dir: Path, tmp_path: Path, problem: str
+    cli, db: Path, enrolled: Cast, tmp_path: Path, problem: str
 ) -> None:
     if problem == "no face":
         bad, expected = blank_png(tmp_path / "blank.png"), "no face"
@@ -396,9 +395,9 @@ def test_identify_a_folder_reports_an_unreadable_image_and_carries_on(cli, enrol
     assert "b.jpg" in result.err
 
 
-def test_identify_a_video_prints_one_json_line_per_frame(cli, face_video: Path, lfw_dir: Path) -> None:
-    first = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[0]  # the person of frames 0-2
-    assert cli("enroll", first.name, list_images(first)[0]).code == 0
+def test_identify_a_video_prints_one_json_line_per_frame(cli, face_video: Path, face_video_photos: list[Path]) -> None:
+    first = face_video_photos[0]  # the photo of frames 0-2
+    assert cli("enroll", "Person E", first).code == 0
     result = cli("identify", face_video, "--json")
     assert result.code == 0, result.err
     lines = result.json_lines()
@@ -409,7 +408,7 @@ def test_identify_a_video_prints_one_json_line_per_frame(cli, face_video: Path, 
             assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
             assert face["name"] is None or isinstance(face["name"], str)
     for line in lines[:3]:  # the enrolled photo itself, letterboxed into the video
-        assert first.name in [face["name"] for face in line["faces"]]
+        assert "Person E" in [face["name"] for face in line["faces"]]
 
 
 def test_max_frames_limits_every_frame_source_and_must_not_be_negative(
@@ -675,9 +674,9 @@ def test_verify_from_a_camera_rejects_a_stranger_and_frames_that_never_agree(cli
 # -- import ----------------------------------------------------------------------------------------------------
 
 
-def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path) -> None:
+def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, import_people: list[ImportPerson], tmp_path: Path) -> None:
     root = tmp_path / "people"
-    chosen = lfw_people[:3]
+    chosen = import_people[:3]
     for person in chosen:
         (root / person.name).mkdir(parents=True)
         for photo in person.photos:
@@ -706,14 +705,14 @@ def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, lfw
 
 
 def test_import_says_which_images_it_left_out_and_can_read_underscores_as_spaces(
-    cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path
+    cli, db: Path, import_people: list[ImportPerson], tmp_path: Path
 ) -> None:
     root = tmp_path / "class"
-    person = lfw_people[0]  # an LFW folder name, e.g. Abdullah_Gul
+    person = import_people[0]  # a folder name with an underscore, e.g. Doorway_1
     (root / person.name).mkdir(parents=True)
     for photo in person.photos:
         shutil.copy(photo, root / person.name / photo.name)
-    shutil.copy(lfw_people[1].photos[0], root / "loose.jpg")  # not in a person's folder
+    shutil.copy(import_people[1].photos[0], root / "loose.jpg")  # not in a person's folder
 
     result = cli("import", root, "--underscores-as-spaces")
     assert result.code == 0, result.err
@@ -722,20 +721,20 @@ def test_import_says_which_images_it_left_out_and_can_read_underscores_as_spaces
 
     flat = tmp_path / "flat"
     flat.mkdir()
-    shutil.copy(lfw_people[1].photos[0], flat / "someone.jpg")
+    shutil.copy(import_people[1].photos[0], flat / "someone.jpg")
     result = cli("import", flat)
     assert result.code == 2 and "its image would need to be in a folder named after their person" in result.err
 
 
 def test_a_killed_import_leaves_only_whole_people_and_a_rerun_completes_it(
-    cli, db: Path, lfw_people: list[LfwPerson], tmp_path: Path, shipped_model_card: Path, yunet_model_path: Path
+    cli, db: Path, import_people: list[ImportPerson], tmp_path: Path, shipped_model_card: Path, yunet_model_path: Path
 ) -> None:
     root = tmp_path / "people"
-    for person in lfw_people[:8]:
+    for person in import_people[:8]:
         (root / person.name).mkdir(parents=True)
         for photo in person.photos:
             shutil.copy(photo, root / person.name / photo.name)
-    expected = {p.name: p.usable for p in lfw_people[:8]}
+    expected = {p.name: p.usable for p in import_people[:8]}
 
     env = {**os.environ, "FACEAPP_DETECTOR_MODEL": str(yunet_model_path), "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "faceapp", "--db", str(db), "--model", str(shipped_model_card), "import", str(root)]
@@ -936,19 +935,15 @@ def test_a_missing_model_card_is_an_error(cli, db: Path, cast: Cast, tmp_path: P
 # -- evaluate ----------------------------------------------------------------------------------------------------
 
 
-def small_pairs_file(lfw_dir: Path, path: Path, per_class: int = 20) -> Path:
-    lines = (lfw_dir / "pairsDevTest.txt").read_text().splitlines()
-    rows = [line for line in lines[1:] if line.strip()]
-    same = [r for r in rows if len(r.split()) == 3][:per_class]
-    different = [r for r in rows if len(r.split()) == 4][:per_class]
-    path.write_text("\n".join([str(per_class), *same, *different]) + "\n")  # View 1's header format
-    return path
+def small_pairs_file(repo_faces: RepoFaces, path: Path, per_class: int = 20) -> Path:
+    """A View 1-style pairs file of the in-repo faces (images: the faces_lfw_layout fixture)."""
+    return write_pairs_file(path, *repo_pairs(repo_faces, per_class))
 
 
-def test_evaluate_scores_a_pairs_file(cli, lfw_dir: Path, tmp_path: Path, card) -> None:
-    pairs = small_pairs_file(lfw_dir, tmp_path / "pairs.txt")
+def test_evaluate_scores_a_pairs_file(cli, repo_faces: RepoFaces, faces_lfw_layout: Path, tmp_path: Path, card) -> None:
+    pairs = small_pairs_file(repo_faces, tmp_path / "pairs.txt")
     roc_csv, roc_png = tmp_path / "roc.csv", tmp_path / "roc.png"
-    result = cli("evaluate", "--pairs", pairs, "--images", lfw_dir, "--json", "--roc", roc_csv)
+    result = cli("evaluate", "--pairs", pairs, "--images", faces_lfw_layout, "--json", "--roc", roc_csv)
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert {"accuracy", "accuracy_std", "pairs", "threshold", "auc", "detection_failures"} <= set(report)
@@ -965,8 +960,8 @@ def test_evaluate_scores_a_pairs_file(cli, lfw_dir: Path, tmp_path: Path, card) 
     assert curve[0, 0] == 0 and curve[-1, 0] == 1 and curve[-1, 1] == 1
     assert np.all(np.diff(curve[:, 0]) >= 0) and np.all(np.diff(curve[:, 1]) >= 0)
 
-    few = small_pairs_file(lfw_dir, tmp_path / "few.txt", per_class=3)
-    text = cli("evaluate", "--pairs", few, "--images", lfw_dir, "--roc", roc_png)
+    few = small_pairs_file(repo_faces, tmp_path / "few.txt", per_class=3)
+    text = cli("evaluate", "--pairs", few, "--images", faces_lfw_layout, "--roc", roc_png)
     assert text.code == 0
     assert "accuracy" in text.out and "detection failures" in text.out and "pairs: 6" in text.out
     # 3 different pairs cannot show a false-accept rate of 1e-2: the output says what was measured.
@@ -976,15 +971,15 @@ def test_evaluate_scores_a_pairs_file(cli, lfw_dir: Path, tmp_path: Path, card) 
     assert (image < 128).any() and (image > 200).any()  # something drawn on a light background
 
 
-def test_evaluate_names_a_missing_image(cli, lfw_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_names_a_missing_image(cli, faces_lfw_layout: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(  # scorable (both kinds, two folds), but one image is not there
-        "2\nAbdullah_Gul\t13\t99\nAbdullah_Gul\t13\t14\nAbdullah_Gul\t13\tAJ_Lamas\t1\nAbdullah_Gul\t14\tAaron_Guiel\t1\n"
+        "2\nPerson_E\t1\t99\nPerson_E\t1\t9\nPerson_E\t1\tDoorway_1\t1\nPerson_E\t2\tDoorway_2\t1\n"
     )
-    result = cli("evaluate", "--pairs", pairs, "--images", lfw_dir)
+    result = cli("evaluate", "--pairs", pairs, "--images", faces_lfw_layout)
     assert result.code == 2
-    assert "Abdullah_Gul_0099.jpg" in result.err
-    bad = cli("evaluate", "--pairs", tmp_path / "none.txt", "--images", lfw_dir)
+    assert "Person_E_0099.jpg" in result.err
+    bad = cli("evaluate", "--pairs", tmp_path / "none.txt", "--images", faces_lfw_layout)
     assert bad.code == 2 and "none.txt" in bad.err
 
 
@@ -1013,9 +1008,9 @@ def test_threads_come_from_the_option_or_the_environment_and_bad_values_are_refu
     result = cli("people", "list")
     assert result.code == 2 and "FACEAPP_THREADS='lots'" in result.err
     monkeypatch.setenv("FACEAPP_THREADS", "3")
-    from faceapp.config import Settings
+    from faceapp.app import resolve_config
 
-    assert Settings.defaults().threads == 3 and Settings.defaults(threads=2).threads == 2
+    assert resolve_config().threads == 3 and resolve_config(flags={"threads": 2}).threads == 2
 
 
 def test_train_passes_its_arguments_through(monkeypatch: pytest.MonkeyPatch) -> None:

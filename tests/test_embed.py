@@ -35,19 +35,19 @@ def test_the_shipped_card_is_complete_and_matches_its_weights(shipped_model_card
     assert card.raw["training"]["never_trained_on"].startswith("LFW")
 
 
-def test_embed_gives_unit_float32_rows(encoder: Encoder, lfw_crops: np.ndarray) -> None:
-    out = encoder.embed(lfw_crops)
+def test_embed_gives_unit_float32_rows(encoder: Encoder, face_crops: np.ndarray) -> None:
+    out = encoder.embed(face_crops)
     assert out.shape == (3, encoder.dim) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     assert encoder.model_id == read_card(encoder.card.weights_path).model_id
 
 
-def test_embed_of_one_crop_and_in_small_batches_agrees(shipped_model_card: Path, encoder: Encoder, lfw_crops: np.ndarray) -> None:
-    whole = encoder.embed(lfw_crops)
-    single = encoder.embed(lfw_crops[1])  # a single (112, 112, 3) crop is a batch of one
+def test_embed_of_one_crop_and_in_small_batches_agrees(shipped_model_card: Path, encoder: Encoder, face_crops: np.ndarray) -> None:
+    whole = encoder.embed(face_crops)
+    single = encoder.embed(face_crops[1])  # a single (112, 112, 3) crop is a batch of one
     assert single.shape == (1, encoder.dim)
     np.testing.assert_allclose(single[0], whole[1], atol=1e-5)
-    small_batches = Encoder(read_card(shipped_model_card), device="cpu", batch_size=2).embed(lfw_crops)
+    small_batches = Encoder(read_card(shipped_model_card), device="cpu", batch_size=2).embed(face_crops)
     np.testing.assert_allclose(small_batches, whole, atol=1e-5)
 
 
@@ -81,13 +81,13 @@ def test_an_unknown_device_is_a_model_error() -> None:
 
 
 def test_the_shipped_encoder_runs_on_onnx_runtime_on_a_cpu_and_agrees_with_torch(
-    shipped_model_card: Path, encoder: Encoder, lfw_crops: np.ndarray
+    shipped_model_card: Path, encoder: Encoder, face_crops: np.ndarray
 ) -> None:
     card = read_card(shipped_model_card)
     assert card.onnx_path is not None and file_sha256(card.onnx_path) == card.onnx_sha256
     assert encoder.runtime == "onnx"  # the fast path is the default on a CPU
     through_torch = load_encoder(shipped_model_card, device="cpu", runtime="torch")
-    np.testing.assert_allclose(encoder.embed(lfw_crops), through_torch.embed(lfw_crops), atol=1e-5)
+    np.testing.assert_allclose(encoder.embed(face_crops), through_torch.embed(face_crops), atol=1e-5)
 
 
 def test_with_mirrors_appends_each_crop_mirrored_left_to_right() -> None:
@@ -107,16 +107,16 @@ def test_average_mirrors_sums_each_faces_pair_and_normalises() -> None:
 
 
 def test_a_card_with_mirror_average_encodes_a_face_and_its_mirror_image_alike(
-    shipped_model_card: Path, lfw_crops: np.ndarray
+    shipped_model_card: Path, face_crops: np.ndarray
 ) -> None:
     card = read_card(shipped_model_card)
     averaging = Encoder(replace(card, mirror_average=True), device="cpu")
     single = Encoder(replace(card, mirror_average=False), device="cpu")
-    mirrored = np.ascontiguousarray(lfw_crops[:, :, ::-1])
-    np.testing.assert_allclose(averaging.embed(mirrored), averaging.embed(lfw_crops), atol=1e-5)
-    assert not np.allclose(single.embed(mirrored), single.embed(lfw_crops), atol=1e-3)  # the network alone is not symmetric
+    mirrored = np.ascontiguousarray(face_crops[:, :, ::-1])
+    np.testing.assert_allclose(averaging.embed(mirrored), averaging.embed(face_crops), atol=1e-5)
+    assert not np.allclose(single.embed(mirrored), single.embed(face_crops), atol=1e-3)  # the network alone is not symmetric
     # The averaged encoding is the normalised sum of the two single-pass encodings.
-    np.testing.assert_allclose(averaging.embed(lfw_crops), average_mirrors(single.embed(with_mirrors(lfw_crops))), atol=1e-5)
+    np.testing.assert_allclose(averaging.embed(face_crops), average_mirrors(single.embed(with_mirrors(face_crops))), atol=1e-5)
 
 
 def test_the_thread_count_is_passed_to_onnx_runtime(shipped_model_card: Path, encoder: Encoder) -> None:
@@ -126,7 +126,7 @@ def test_the_thread_count_is_passed_to_onnx_runtime(shipped_model_card: Path, en
 
 
 def test_weights_that_give_non_finite_encodings_are_a_model_error(
-    shipped_model_card: Path, lfw_crops: np.ndarray, tmp_path: Path
+    shipped_model_card: Path, face_crops: np.ndarray, tmp_path: Path
 ) -> None:
     # The shipped weights with one NaN, re-signed so that the checksum passes: damage that only
     # running the model can show must still stop before anything is stored or matched.
@@ -139,4 +139,4 @@ def test_weights_that_give_non_finite_encodings_are_a_model_error(
     torch.save(state, damaged)
     broken = replace(card, weights_path=damaged, sha256=file_sha256(damaged), onnx_path=None, onnx_sha256=None)
     with pytest.raises(ModelError, match="non-finite encodings"):
-        Encoder(broken, device="cpu", runtime="torch").embed(lfw_crops)
+        Encoder(broken, device="cpu", runtime="torch").embed(face_crops)

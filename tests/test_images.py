@@ -41,12 +41,11 @@ def splice_after_app0(jpeg: bytes, segment: bytes) -> bytes:
 # -- files that load ---------------------------------------------------------------------
 
 
-def test_a_real_jpeg_photo_loads_as_rgb_uint8(lfw_dir: Path) -> None:
-    path = next(p for p in sorted(lfw_dir.iterdir()) if p.is_dir())
-    photo = list_images(path)[0]
+def test_a_real_jpeg_photo_loads_as_rgb_uint8(repo_faces) -> None:
+    photo = repo_faces.hungry[0]
     image = load_image(photo)
     assert image.dtype == np.uint8
-    assert image.shape == (250, 250, 3)
+    assert image.shape == (144, 144, 3)
     assert image.flags["C_CONTIGUOUS"]
     bgr = cv2.imread(str(photo), cv2.IMREAD_COLOR)
     np.testing.assert_array_equal(image, bgr[:, :, ::-1])  # RGB, not OpenCV's BGR
@@ -152,8 +151,8 @@ def test_a_huge_jpeg_is_read_reduced_with_its_orientation_and_colours(tmp_path: 
     assert rotated[1000, 1000, 2] > 150 and rotated[3000, 1000, 1] > 150  # the blue (left) half is now on top
 
 
-def test_decode_image_reads_bytes_from_memory(lfw_dir: Path) -> None:
-    photo = list_images(next(p for p in sorted(lfw_dir.iterdir()) if p.is_dir()))[0]
+def test_decode_image_reads_bytes_from_memory(repo_faces) -> None:
+    photo = repo_faces.hungry[0]
     np.testing.assert_array_equal(decode_image(photo.read_bytes(), "x"), load_image(photo))
 
 
@@ -177,8 +176,8 @@ def test_an_empty_file(tmp_path: Path) -> None:
     assert_image_error(path, "empty")
 
 
-def test_a_truncated_jpeg(tmp_path: Path, lfw_dir: Path) -> None:
-    photo = list_images(next(p for p in sorted(lfw_dir.iterdir()) if p.is_dir()))[0]
+def test_a_truncated_jpeg(tmp_path: Path, repo_faces) -> None:
+    photo = repo_faces.hungry[0]
     path = tmp_path / "truncated.jpg"
     path.write_bytes(photo.read_bytes()[:200])
     assert_image_error(path, "not a readable image")

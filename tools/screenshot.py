@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from faceapp.config import Settings  # noqa: E402
+from faceapp.app import resolve_config  # noqa: E402
 from faceapp.images import list_images, load_image  # noqa: E402
 
 ENROLLED, STRANGER = "Albert_Costa", "Amelie_Mauresmo"
@@ -92,8 +92,8 @@ def main() -> int:
         app = make_app()
         qsettings = QSettings(str(folder / "gui.ini"), QSettings.Format.IniFormat)
         save_prefs(qsettings, GuiPrefs(loop=True))
-        settings = Settings(db_path=folder / "faces.db", model_path=args.model, detector_model=args.detector, device="cpu")
-        window = MainWindow(settings, str(video), qsettings=qsettings)
+        flags = {"db": str(folder / "faces.db"), "model_path": args.model, "detector_model": args.detector, "device": "cpu"}
+        window = MainWindow(resolve_config(flags=flags), str(video), flags=flags, qsettings=qsettings)
         window.resize(1260, 780)
         window.show()
         wait(app, lambda: window.state.info is not None or window.messages.text("model").startswith("\u2716"), 120, "the model")

@@ -1,6 +1,6 @@
 """``faceapp SUBCOMMAND ...``: enroll, verify, identify, import, people, reencode, evaluate, train, gui.
 
-The entry point builds one :class:`~faceapp.config.Settings` from the command line and passes
+The entry point resolves one :class:`~faceapp.app.AppConfig` from the command line and passes
 plain values down. Heavy pieces load lazily: the encoder (torch) only for subcommands that
 embed faces, so ``faceapp people list`` stays instant, and PySide6 only for ``gui``.
 

@@ -1,5 +1,5 @@
-"""What every subcommand shares: output and logging helpers, the Context (settings plus
-the lazily loaded pipeline and store), the stale-template warning and photo encoding."""
+"""What every subcommand shares: output and logging helpers, the Context (the application
+context and verbosity), the stale-template warning and the listing of image paths."""
 
 from __future__ import annotations
 
@@ -13,25 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
-from ..config import Settings
+from ..app import AppConfig, AppContext, Database
 from ..errors import FaceAppError, ImageError
 
 if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
-    from ..pipeline import EncodedFace, Pipeline
-    from ..store import Store
+    from ..pipeline import Pipeline
 
 PROG = "faceapp"
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-# --camera enrollment: shots must be this many frames apart (not near-duplicates), and we give
-# up after this many frames per requested shot.
-SHOT_MIN_GAP = 3
-SHOT_FRAME_BUDGET = 30
-# --camera verification looks at up to this many frames per required consistent frame.
-VERIFY_FRAME_BUDGET = 10
-THUMBNAIL_QUALITY = 90
 
 # Global options: name -> add_argument keywords (added to the main parser and every
 # subparser, with SUPPRESS defaults so they work before or after the subcommand).
@@ -104,45 +93,41 @@ def logging_to_stderr(verbose: int) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------
-# The context every subcommand gets: settings plus lazily loaded pipeline and store.
+# The context every subcommand gets: the application context plus the verbosity.
 
 
 @dataclass
 class Context:
-    settings: Settings
+    app: AppContext
     verbose: int = 0
-    _pipeline: Pipeline | None = field(default=None, repr=False)
+    flags: dict[str, Any] = field(default_factory=dict)  # the command line's configuration layer (the GUI re-resolves with it)
+
+    @property
+    def config(self) -> AppConfig:
+        return self.app.config
+
+    @property
+    def threshold(self) -> float:
+        return self.app.threshold
 
     def pipeline(self) -> Pipeline:
         """Detector + encoder, loaded on first use (this is what imports torch)."""
-        if self._pipeline is None:
-            from ..pipeline import open_pipeline
+        first = self.app.loaded is None
+        pipeline = self.app.pipeline()
+        detector = pipeline.detector
+        if first and getattr(detector, "quality", "high") != "high":
+            warn(f"using the {detector.name} face detector: fewer faces found, rougher alignment")
+        return pipeline
 
-            s = self.settings
-            self._pipeline = open_pipeline(
-                s.model_path, s.detector_model, s.device, s.threshold, s.detection_score, s.max_detect_side, s.threads
-            )
-            detector = self._pipeline.detector
-            if getattr(detector, "quality", "high") != "high":
-                warn(f"using the {detector.name} face detector: fewer faces found, rougher alignment")
-            logging.getLogger("faceapp.cli").info(
-                "model %s, threshold %.4f, detector %s",
-                self._pipeline.model_id,
-                self._pipeline.threshold,
-                detector.name,
-            )
-        return self._pipeline
+    def open_database(self, create: bool = False) -> Database:
+        return self.app.open_database(create=create)
 
-    def open_store(self, create: bool) -> Store:
-        from ..store import Store
-
-        return Store.open(self.settings.db_path, create=create)
+    def database_exists(self) -> bool:
+        return self.app.database_exists()
 
 
-def warn_stale(store: Store, model_id: str) -> None:
-    from ..reencode import stale_counts
-
-    counts = stale_counts(store, model_id)
+def warn_stale(db: Database, model_id: str) -> None:
+    counts = db.stale_report(model_id)
     if counts.total:
         total = counts.total
         models = ", ".join(sorted(counts.by_model))
@@ -154,7 +139,7 @@ def warn_stale(store: Store, model_id: str) -> None:
         else:
             todo = "enroll those people again (or run 'faceapp import')"
         warn(
-            f"{total} template{'s were' if total != 1 else ' was'} in {store.path} made by another model "
+            f"{total} template{'s were' if total != 1 else ' was'} in {db.location} made by another model "
             f"({models}) and {'are' if total != 1 else 'is'} not used for matching: {todo}"
         )
 
@@ -197,33 +182,9 @@ def collect_image_paths(paths: Sequence[str]) -> list[Path]:
     return unique
 
 
-def encode_file(pipeline: Pipeline, path: Path, largest: bool) -> EncodedFace:
-    from ..images import load_image
-
-    image = load_image(path)
-    return pipeline.encode_one(image, largest=largest, label=str(path))
-
-
-def kept_crops(faces: Sequence[EncodedFace]) -> list[bytes]:
-    """Each template's aligned crop, lossless, so a later model can re-encode it."""
-    from ..images import encode_lossless
-
-    return [encode_lossless(f.crop) for f in faces]
-
-
-def thumbnail(crop: np.ndarray) -> bytes:
-    from ..images import encode_jpeg
-
-    return encode_jpeg(crop, THUMBNAIL_QUALITY)
-
-
 def face_json(face) -> dict:
     return {
         "box": face.detection.int_box(),
         "name": face.match.name,
         "distance": distance_or_none(face.match.distance),
     }
-
-
-def open_existing_store(ctx: Context) -> Store:
-    return ctx.open_store(create=False)

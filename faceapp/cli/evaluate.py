@@ -40,6 +40,7 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError(f"--roc {args.roc}: use a .png or .csv file name")
 
     pipeline = ctx.pipeline()
+    threshold = ctx.threshold
     crops, failures = prepare_pair_images(pairs, images_dir, pipeline.detector)
     for path in failures:
         logging.getLogger("faceapp.cli").info("no face detected in %s (centre crop scored instead)", path)
@@ -47,9 +48,9 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
     distances, same, folds = pair_distances(pairs, dict(zip(keys, encodings)))
     report = score_pairs(distances, same, folds, len(failures), len(keys))
     at_model = {
-        "threshold": pipeline.threshold,
-        "tar": float(np.mean(distances[same] <= pipeline.threshold)) if same.any() else None,
-        "far": float(np.mean(distances[~same] <= pipeline.threshold)) if (~same).any() else None,
+        "threshold": threshold,
+        "tar": float(np.mean(distances[same] <= threshold)) if same.any() else None,
+        "far": float(np.mean(distances[~same] <= threshold)) if (~same).any() else None,
     }
     if args.roc:
         _write_roc(Path(args.roc), *roc_curve(distances, same), auc=report.auc)
@@ -70,7 +71,7 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
         out(f"TAR at FAR {level}: {tar:.4f}{coarse}")
     out(f"best threshold on these pairs: {report.threshold:.4f}")
     if at_model["tar"] is not None and at_model["far"] is not None:
-        out(f"at the model's threshold {pipeline.threshold:.4f}: TAR {at_model['tar']:.4f}, FAR {at_model['far']:.4f}")
+        out(f"at the model's threshold {threshold:.4f}: TAR {at_model['tar']:.4f}, FAR {at_model['far']:.4f}")
     if args.roc:
         out(f"ROC written to {args.roc}")
     return EXIT_OK

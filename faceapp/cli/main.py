@@ -7,8 +7,10 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..config import THREADS_ENV, Settings, default_threads, quiet_opencv_logs
+from ..app import AppContext, resolve_config
+from ..config import quiet_opencv_logs
 from ..errors import FaceAppError
 
 from .common import (
@@ -39,7 +41,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
             f"the GUI is not available ({exc}); install faceapp with PySide6, or use the subcommands "
             f"(see '{PROG} --help')"
         ) from None
-    return int(run_gui(ctx.settings, getattr(args, "source", None)) or 0)
+    return int(run_gui(ctx.config, getattr(args, "source", None), flags=ctx.flags) or 0)
 
 
 def _run_training(argv: list[str]) -> int:
@@ -194,7 +196,8 @@ def _split_train(argv: list[str]) -> list[str] | None:
     return None
 
 
-def _settings_from(args: argparse.Namespace) -> Settings:
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's layer of the configuration: the global options it was given, checked."""
     threshold = getattr(args, "threshold", None)
     far = getattr(args, "far", None)
     if threshold is not None and far is not None:
@@ -204,37 +207,17 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 1:
         raise CLIError(f"--threads must be at least 1, got {threads}")
-    raw_env = os.environ.get(THREADS_ENV, "").strip()
-    if threads is None and raw_env and default_threads() is None:
-        raise CLIError(f"{THREADS_ENV}={raw_env!r}: must be a whole number of threads, at least 1")
-    settings = Settings.defaults(
-        db_path=getattr(args, "db", None),
-        model_path=getattr(args, "model", None),
-        detector_model=getattr(args, "detector_model", None),
-        device=getattr(args, "device", None),
-        threshold=threshold,
-        threads=threads,
-    )
-    if far is not None:
-        from dataclasses import replace
-
-        from ..embed import read_card
-
-        card = read_card(settings.model_path)
-        settings = replace(settings, threshold=_threshold_for_far(card.thresholds, far))
-    return settings
-
-
-def _threshold_for_far(thresholds: dict[str, float], level: str) -> float:
-    levels = ", ".join(sorted(thresholds, key=float, reverse=True))
-    try:
-        wanted = float(level)
-    except ValueError:
-        raise CLIError(f"--far {level}: not a number; the model card has {levels}") from None
-    for key, value in thresholds.items():
-        if math.isclose(float(key), wanted, rel_tol=1e-9):
-            return float(value)
-    raise CLIError(f"--far {level}: the model card has no threshold for it; it has {levels}")
+    db = getattr(args, "db", None)
+    flags = {
+        "db": None if db is None else str(db),
+        "model_path": getattr(args, "model", None),
+        "detector_model": getattr(args, "detector_model", None),
+        "device": getattr(args, "device", None),
+        "threshold_override": threshold,
+        "far_level": far,
+        "threads": threads,
+    }
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 COMMANDS = {
@@ -276,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         if verbose < 2:  # -vv (debug) shows OpenCV's and FFmpeg's own messages too
             quiet_opencv_logs()
         with logging_to_stderr(verbose):
-            ctx = Context(_settings_from(args), verbose)
+            flags = _flags(args)
+            ctx = Context(AppContext(resolve_config(flags=flags)), verbose, flags)
             return COMMANDS[args.command or "gui"](ctx, args)
     except FaceAppError as exc:
         message = " ".join(str(exc).splitlines()) or type(exc).__name__

@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..errors import ImageError, NoFaceError
-
-if TYPE_CHECKING:  # only for annotations: importing these at runtime would load torch/cv2 eagerly
-    from ..pipeline import Pipeline
-    from ..store import PersonInfo, Store
-    from ..verification import VerifyOutcome
-
+from ..app.recognition import (
+    NotVerifiableError,
+    SightingRule,
+    check_verifiable,
+    identify_frames,
+    log_verification,
+    verify_live,
+    verify_photo,
+)
+from ..errors import ImageError
 from .common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_REJECTED,
-    PROG,
-    VERIFY_FRAME_BUDGET,
     CLIError,
     Context,
-    encode_file,
-    folder_images,
     err,
     face_json,
     fmt_distance,
+    folder_images,
     json_line,
-    open_existing_store,
     out,
     warn,
     warn_stale,
@@ -45,81 +43,32 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError("--frames must be at least 1")
     if args.window is not None and args.window < args.frames:
         raise CLIError(f"--window must be at least --frames ({args.frames}), got {args.window}")
-    with open_existing_store(ctx) as store:
-        person = store.person(args.name)  # unknown name: exit 2 before loading the model
+    with ctx.open_database() as db:
+        person = db.person(args.name)  # unknown name: exit 2 before loading the model
         pipeline = ctx.pipeline()
-        warn_stale(store, pipeline.model_id)
-        gallery = store.gallery(pipeline.model_id)
-        _check_has_templates(person, gallery)
-        consistent = True
+        threshold = ctx.threshold
+        warn_stale(db, pipeline.model_id)
+        gallery = db.gallery(pipeline.model_id)
+        try:
+            check_verifiable(person, gallery)
+        except NotVerifiableError as exc:
+            raise CLIError(str(exc)) from None
         if args.path:
-            path = Path(args.path).expanduser()
-            face = encode_file(pipeline, path, args.largest)
-            match = pipeline.verify(face.encoding, gallery, person.id)
-            accepted, distance, source, frames = match.accepted, match.distance, str(path), 1
-            decision = "accepted" if accepted else "rejected"
+            result = verify_photo(pipeline, gallery, person, Path(args.path).expanduser(), threshold, args.largest)
         else:
-            outcome, source = _verify_live(pipeline, gallery, person, args.camera, args.frames, args.window)
-            accepted, distance, frames, consistent = outcome.accepted, outcome.distance, outcome.frames, outcome.consistent
-            decision = outcome.decision
-        store.log_event("verify", person_id=person.id, name=person.name, decision=decision, distance=distance, source=source)
-    threshold = pipeline.threshold
+            result = verify_live(pipeline, gallery, person, args.camera, threshold, args.frames, args.window)
+        log_verification(db, person, result)
     if args.json:
-        obj = {"name": person.name, "accepted": bool(accepted), "distance": round(float(distance), 6), "threshold": threshold}
+        obj = {"name": person.name, "accepted": bool(result.accepted), "distance": round(float(result.distance), 6),
+               "threshold": threshold}
         if args.camera:
-            obj.update(frames=frames, consistent=consistent)
+            obj.update(frames=result.frames, consistent=result.consistent)
         json_line(obj)
     else:
-        sign = "<=" if accepted else ">"
-        who = person.name if accepted else f"not {person.name}"
-        out(f"{decision}: {who} (distance {distance:.4f} {sign} threshold {threshold:.4f})")
-    return EXIT_OK if accepted else EXIT_REJECTED
-
-
-def _check_has_templates(person: PersonInfo, gallery) -> None:
-    """Refuse, by name, a person with nothing to compare against for this model, with the
-    right advice: templates of another model want 'faceapp reencode', none at all enrolling."""
-    if len(gallery.for_person(person.id)):
-        return
-    if person.templates:
-        raise CLIError(
-            f"{person.name} has no usable templates for model {gallery.model_id!r}, only {person.templates} made by "
-            f"another model (or damaged): run '{PROG} reencode', or enroll them again if it cannot re-encode them"
-        )
-    raise CLIError(f"{person.name} has no templates; enroll them first")
-
-
-def _verify_live(pipeline: Pipeline, gallery, person: PersonInfo, source_spec: str, needed: int,
-                 window: int | None) -> tuple[VerifyOutcome, str]:
-    """Verify the largest face over several frames by the GUI's rule (faceapp.verification):
-    ``needed`` agreeing frames among the last ``window`` decide; frames without a face do not
-    count; a source that runs out or a frame budget spent first means rejected as inconsistent."""
-    from ..camera import open_source
-    from ..verification import VerifyDecider
-
-    window = needed + 2 if window is None else window
-    budget = VERIFY_FRAME_BUDGET * needed
-    decider = VerifyDecider(window=window, needed=needed, lockout_s=0.0, max_frames=budget)  # one attempt: no lockout
-    decider.start(person.name, person.id)
-    outcome, read, seen = None, 0, 0
-    with open_source(source_spec) as source:
-        label = source.describe()
-        for frame in source:
-            read += 1
-            faces = pipeline.find_faces(frame.image, still=frame.path is not None)
-            distance = None
-            if faces:
-                seen += 1
-                face = pipeline.encode(frame.image, faces[:1])[0]
-                distance = pipeline.verify(face.encoding, gallery, person.id).distance
-            outcome = decider.add(distance, pipeline.threshold)
-            if outcome is not None or read >= budget:
-                break
-    if outcome is None:
-        if seen < needed:
-            raise NoFaceError(f"{label}: a face was seen in only {seen} of {read} frames; {needed} are needed")
-        outcome = decider.conclude(pipeline.threshold)
-    return outcome, label
+        sign = "<=" if result.accepted else ">"
+        who = person.name if result.accepted else f"not {person.name}"
+        out(f"{result.decision}: {who} (distance {result.distance:.4f} {sign} threshold {threshold:.4f})")
+    return EXIT_OK if result.accepted else EXIT_REJECTED
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,20 +80,20 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
 
     if bool(args.path) == bool(args.camera):
         raise CLIError("identify needs exactly one of PATH or --camera SRC")
-    target = args.path or args.camera
-    spec = parse_source(target)
-    with open_existing_store(ctx) as store:
+    spec = parse_source(args.path or args.camera)
+    with ctx.open_database() as db:
         pipeline = ctx.pipeline()
-        warn_stale(store, pipeline.model_id)
-        gallery = store.gallery(pipeline.model_id)
+        warn_stale(db, pipeline.model_id)
+        gallery = db.gallery(pipeline.model_id)
         if len(gallery) == 0:
             warn(f"nobody is enrolled for model {pipeline.model_id}: every face will be unknown")
+        rule = SightingRule(ctx.config.sighting_interval_s)
         if spec.kind in ("image", "folder"):
-            return _identify_images(pipeline, gallery, store, spec, args)
-        return _identify_frames(pipeline, gallery, store, spec, args)
+            return _identify_images(ctx, db, gallery, rule, spec, args)
+        return _identify_frames(ctx, db, gallery, rule, spec, args)
 
 
-def _identify_images(pipeline: Pipeline, gallery, store: Store, spec, args: argparse.Namespace) -> int:
+def _identify_images(ctx: Context, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
     from ..images import load_image
     from ..types import Frame
 
@@ -153,9 +102,10 @@ def _identify_images(pipeline: Pipeline, gallery, store: Store, spec, args: argp
     if args.max_frames:  # a folder is a slow camera too: its first N images
         paths = paths[: args.max_frames]
     errors = 0
+    pipeline = ctx.pipeline()
     for index, path in enumerate(paths):
         try:
-            image = load_image(path)
+            frame = Frame(load_image(path), index, 0.0, str(path))
         except ImageError as exc:
             errors += 1
             err(f"error: {exc}")
@@ -164,9 +114,7 @@ def _identify_images(pipeline: Pipeline, gallery, store: Store, spec, args: argp
             else:
                 out(f"{path}: error: {exc}")
             continue
-        result = pipeline.process(Frame(image, index, 0.0, str(path)), gallery)
-        for face in result.faces:
-            _log_identify(store, face.match, str(path))
+        (result,) = identify_frames(pipeline, db, gallery, ctx.threshold, iter([frame]), str(path), rule)
         if args.json:
             json_line({"path": str(path), "faces": [face_json(f) for f in result.faces]})
         else:
@@ -174,37 +122,19 @@ def _identify_images(pipeline: Pipeline, gallery, store: Store, spec, args: argp
     return EXIT_ERROR if errors else EXIT_OK
 
 
-def _identify_frames(pipeline: Pipeline, gallery, store: Store, spec, args: argparse.Namespace) -> int:
+def _identify_frames(ctx: Context, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
     from ..camera import open_source
 
-    present: set[str | None] = set()  # who was in the previous frame: log arrivals, not every frame
     with open_source(spec) as source:
-        for count, frame in enumerate(source, start=1):
-            result = pipeline.process(frame, gallery)
-            now = {face.match.name for face in result.faces}
-            for face in result.faces:
-                if face.match.name not in present:
-                    _log_identify(store, face.match, f"{source.describe()} frame {frame.index}")
-                    present.add(face.match.name)
-            present = now
+        results = identify_frames(ctx.pipeline(), db, gallery, ctx.threshold, iter(source), source.describe(), rule)
+        for count, result in enumerate(results, start=1):
             if args.json:
-                json_line({"frame": frame.index, "faces": [face_json(f) for f in result.faces]})
+                json_line({"frame": result.frame.index, "faces": [face_json(f) for f in result.faces]})
             else:
-                _print_faces(f"frame {frame.index}", result.faces)
+                _print_faces(f"frame {result.frame.index}", result.faces)
             if args.max_frames and count >= args.max_frames:
                 break
     return EXIT_OK
-
-
-def _log_identify(store: Store, match, source: str) -> None:
-    store.log_event(
-        "identify",
-        person_id=match.person_id,
-        name=match.name,
-        decision="recognised" if match.accepted else "unknown",
-        distance=match.distance,
-        source=source,
-    )
 
 
 def _print_faces(where: str, faces) -> None:
