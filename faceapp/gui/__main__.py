@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import Settings, quiet_opencv_logs
+from ..config import quiet_opencv_logs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,14 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_opencv_logs()  # the window says what went wrong with a source
-    settings = Settings.defaults(
-        db_path=args.db, model_path=args.model, detector_model=args.detector_model, device=args.device
-    )
+    # The command line's layer of the configuration: only what was given, so saved preferences
+    # apply to the rest (as with 'faceapp gui').
+    flags = {
+        "db": None if args.db is None else str(args.db),
+        "model_path": args.model,
+        "detector_model": args.detector_model,
+        "device": args.device,
+    }
+    flags = {key: value for key, value in flags.items() if value is not None}
+    from ..app import resolve_config
     from ..errors import FaceAppError
     from .app import run_gui
 
     try:
-        return run_gui(settings, args.source)
+        return run_gui(resolve_config(flags=flags), args.source, flags=flags)
     except FaceAppError as exc:  # e.g. no display: one clear line, as the CLI gives
         print(f"faceapp: error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""``run_gui(settings, source)``: the QApplication and the main window."""
+"""``run_gui(config, source, flags=...)``: the QApplication and the main window."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 import os
 import signal
 import sys
-from typing import Mapping
+from typing import Any, Mapping
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from ..config import Settings
+from ..app import AppConfig
 from ..errors import FaceAppError
 from .main_window import MainWindow
 from .prefs import APPLICATION, ORGANIZATION
@@ -39,12 +39,16 @@ def check_display(environ: Mapping[str, str] | None = None, platform: str | None
                            "start faceapp from a desktop session, or use its commands (faceapp --help)")
 
 
-def run_gui(settings: Settings, source: str | None = None, *, qsettings: QSettings | None = None) -> int:
+def run_gui(config: AppConfig, source: str | None = None, *, flags: Mapping[str, Any] | None = None,
+            qsettings: QSettings | None = None) -> int:
     """Show the main window over ``source`` (None: the remembered source, else the first camera)
-    and run until it is closed; returns the exit code."""
+    and run until it is closed; returns the exit code.
+
+    ``config`` is what the entry point resolved from ``flags``, its command-line layer; the window
+    resolves that layer again with its saved preferences beneath it (see MainWindow)."""
     check_display()
     app = make_app()
-    window = MainWindow(settings, source, qsettings=qsettings)
+    window = MainWindow(config, source, flags=flags, qsettings=qsettings)
     window.show()
     # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
     previous = signal.signal(signal.SIGINT, lambda *_: window.close())

@@ -1,12 +1,15 @@
 """Enrollment wizard: name -> shots (taken by themselves from the video, and/or photo files) ->
-review (drop some, warning when the face already matches someone) -> save in one transaction."""
+review (drop some, warning when the face already matches someone) -> save in one transaction.
+
+The wizard is the window's face of the application layer's enrollment, the same as
+``faceapp enroll``: the live shot rule (``ShotCapture``), a photo's one face (``encode_photo``),
+the look-alike check (``lookalikes``) and the one storing transaction (``store_shots``)."""
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -26,24 +29,23 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ..errors import ModelError, StoreError
-from ..images import IMAGE_SUFFIXES, encode_jpeg, encode_lossless, load_image
-from ..match import identify_many
+from ..app.enrollment import Shot, ShotCapture, encode_photo, lookalikes, store_shots
+from ..errors import FaceAppError, ModelError, StoreError
+from ..images import IMAGE_SUFFIXES
+from ..names import name_key, validate_name
 from ..pipeline import EncodedFace, Pipeline
-from ..store import name_key, validate_name
 from ..types import FrameResult
 from .common import NO, OK, WARN, fmt_distance, rgb_to_pixmap, status_icon
-from .decisions import EnrollCapture, Shot
 from .state import AppState
 from .video_view import FaceLabel
 from .worker import JobResult
 
 
-def encode_photo(pipeline: Pipeline | None, path: str) -> EncodedFace:
+def encode_photo_file(pipeline: Pipeline | None, path: str) -> EncodedFace:
     """Runs in the worker thread: the one face of a photo file (errors name the file)."""
     if pipeline is None:
         raise ModelError("the face model is not loaded")
-    return pipeline.encode_one(load_image(path), label=Path(path).name)
+    return encode_photo(pipeline, path, label=Path(path).name)
 
 
 class NamePage(QWizardPage):
@@ -224,7 +226,7 @@ class EnrollWizard(QWizard):
         self.initial_name = name
         self.name = name
         self.from_camera = from_camera
-        self.capture = EnrollCapture(state.prefs.enroll_shots)
+        self.capture = ShotCapture(state.config.enroll_shots, state.config.shot_interval_s)
         self.photo_shots: list[Shot] = []
         self.pending: dict[int, tuple[str, QListWidgetItem]] = {}
         self.file_errors: dict[str, str] = {}
@@ -280,7 +282,7 @@ class EnrollWizard(QWizard):
             queued.add(path)
             item = QListWidgetItem(f"\u2026 {Path(path).name}: reading")
             self.capture_page.files.addItem(item)
-            job_id = self.state.worker.submit(partial(encode_photo, path=path))
+            job_id = self.state.worker.submit(partial(encode_photo_file, path=path))
             self.pending[job_id] = (path, item)
         self.capture_page.completeChanged.emit()
 
@@ -295,8 +297,7 @@ class EnrollWizard(QWizard):
             item.setIcon(status_icon("bad"))
         else:
             face: EncodedFace = result.value
-            shot = Shot(face.crop, np.asarray(face.encoding, np.float32), face.quality.value, path)
-            self.photo_shots.append(shot)
+            self.photo_shots.append(Shot.of(face, path))
             hints = face.quality.photo_problems
             note = f" ({WARN} {'; '.join(hints)})" if hints else ""
             item.setText(f"{OK} {Path(path).name}: face found{note}")
@@ -308,49 +309,34 @@ class EnrollWizard(QWizard):
 
     def match_warning(self) -> str:
         """A warning when shots already match someone else who is enrolled, else ''."""
-        gallery, threshold = self.state.gallery, self.state.threshold
-        shots = self.all_shots()
-        if gallery is None or threshold is None or not len(gallery) or not shots:
+        threshold = self.state.threshold
+        if threshold is None:
             return ""
-        matches = identify_many(np.stack([s.encoding for s in shots]), gallery, threshold)
-        others: dict[str, list[tuple[int, float]]] = {}
-        for i, m in enumerate(matches, 1):
-            if m.accepted and m.name is not None and name_key(m.name) != name_key(self.name):
-                others.setdefault(m.name, []).append((i, m.distance))
+        others = lookalikes(self.all_shots(), self.state.gallery, threshold, self.name)
         if not others:
             return ""
         parts = []
-        for who, hits in others.items():
-            nums = ", ".join(str(i) for i, _ in hits)
-            best = min(d for _, d in hits)
-            parts.append(f"shot{'s' if len(hits) > 1 else ''} {nums} match{'es' if len(hits) == 1 else ''} {who} "
-                         f"(distance {fmt_distance(best)} \u2264 {fmt_distance(threshold)})")
+        for other in others:
+            nums = ", ".join(str(n) for n in other.shots)
+            many = len(other.shots) > 1
+            parts.append(f"shot{'s' if many else ''} {nums} match{'' if many else 'es'} {other.name} "
+                         f"(distance {fmt_distance(other.distance)} \u2264 {fmt_distance(threshold)})")
         return f"{WARN} This face already matches an enrolled person: " + "; ".join(parts) + ". Is this the right person?"
 
     def save(self, shots: list[Shot]) -> bool:
         """Store the kept shots in one transaction; False (with the reason shown) on failure."""
         page = self.review_page
-        store, info = self.state.store, self.state.info
-        if store is None or info is None:
-            page.error.setText(f"{NO} Cannot save: " + ("no database is open" if store is None else "the face model is not loaded"))
+        db, info = self.state.db, self.state.info
+        if db is None or info is None:
+            page.error.setText(f"{NO} Cannot save: " + ("no database is open" if db is None else "the face model is not loaded"))
             return False
         if not shots:
             return False
-        thumbnail = None
-        if self.state.prefs.keep_thumbnails:
-            thumbnail = encode_jpeg(max(shots, key=lambda s: s.quality).crop)
-        crops = [encode_lossless(s.crop) for s in shots] if self.state.prefs.keep_face_crops else None
+        config = self.state.config  # privacy settings as they are now, at the moment of storing
         try:
-            store.enroll(
-                self.name,
-                np.stack([s.encoding for s in shots]),
-                info.model_id,
-                sources=[s.source for s in shots],
-                qualities=[s.quality for s in shots],
-                thumbnail=thumbnail,
-                crops=crops,
-            )
-        except StoreError as exc:
+            store_shots(db, self.name, shots, info.model_id, keep_thumbnail=config.keep_thumbnails,
+                        keep_crops=config.keep_face_crops)
+        except FaceAppError as exc:
             page.error.setText(f"{NO} Cannot save: {exc}")
             return False
         self.state.changed_people()

@@ -24,7 +24,8 @@ def decision_kind(decision: str) -> str:
     text = (decision or "").lower()
     if text.startswith("rejected"):
         return "bad"
-    if text.startswith("accepted") or text == "seen" or text.startswith("new person") or text.startswith("added"):
+    # "seen": identify events logged by earlier versions of the window
+    if text.startswith("accepted") or text in ("recognised", "seen") or text.startswith("new person") or text.startswith("added"):
         return "ok"
     return "info"
 

@@ -1,4 +1,6 @@
-"""Identify mode: every face gets a name or "Unknown"; each person seen is logged once per interval."""
+"""Identify mode: every face gets a name or "Unknown"; a sighting is logged when someone arrives,
+by the application layer's rule (:class:`faceapp.app.recognition.SightingRule`), the same as
+``faceapp identify``."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from datetime import datetime
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from ..app.recognition import SightingRule
 from ..types import FrameResult
 from .common import OK, UNKNOWN, fmt_distance, status_icon
-from .decisions import SightingLogger
 from .state import AppState
 from .video_view import FaceLabel
 
@@ -30,11 +32,20 @@ def identify_labels(result: FrameResult) -> list[FaceLabel]:
     return labels
 
 
+def seen_at(iso: str) -> str:
+    """An event's stored UTC time as the local clock time, e.g. '14:05:09'."""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%H:%M:%S")
+    except (TypeError, ValueError):
+        return datetime.now().strftime("%H:%M:%S")
+
+
 class IdentifyPanel(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.logger = SightingLogger(state.prefs.sighting_interval_s)
+        self.rule = SightingRule(state.config.sighting_interval_s, photos=False)
+        self._enrolled: set[int] = set()
         self.heading = QLabel()
         self.heading.setWordWrap(True)
         self.seen = QListWidget()
@@ -42,31 +53,39 @@ class IdentifyPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.seen, 1)
-        self.apply_prefs()
-        state.people_changed.connect(self._prune)
+        self.apply_config()
+        state.config_changed.connect(self.apply_config)
+        state.source_changed.connect(self.new_source)
+        state.people_changed.connect(self._people_changed)
 
-    def apply_prefs(self) -> None:
-        self.logger.interval_s = self.state.prefs.sighting_interval_s
+    def apply_config(self) -> None:
+        self.rule.interval_s = self.state.config.sighting_interval_s
         self.heading.setText(
-            "Every face is labelled with a name or Unknown and its distance. "
-            f"People seen are logged once every {self.logger.interval_s:g} s:"
+            "Every face is labelled with a name or Unknown and its distance. A person is logged when "
+            f"they arrive, that is when they were not seen in the last {self.rule.interval_s:g} s "
+            "(unknown faces too, in the Events tab). People seen:"
         )
 
+    def new_source(self) -> None:
+        """Another source (or the same one again): its times start afresh, so everyone in it arrives anew."""
+        self.rule.forget()
+
     def on_result(self, result: FrameResult) -> list[FaceLabel]:
-        for face in result.faces:
-            match = face.match
-            if match.person_id is None or not match.accepted or not self.logger.due(match.person_id):
-                continue
-            self.state.log_event(
-                "identify", name=match.name, person_id=match.person_id, decision="seen", distance=match.distance
-            )
-            stamp = datetime.now().strftime("%H:%M:%S")
-            item = QListWidgetItem(status_icon("ok"), f"{match.name} at {stamp} (distance {fmt_distance(match.distance)})")
+        for event in reversed(self.state.log_sightings(result, self.rule)):  # oldest first: newest ends on top
+            if event.get("decision") != "recognised":
+                continue  # an unknown face: in the events log, not in this list of people
+            item = QListWidgetItem(status_icon("ok"), f"{event.get('name')} at {seen_at(event.get('at', ''))} "
+                                                      f"(distance {fmt_distance(event.get('distance'))})")
             self.seen.insertItem(0, item)
             while self.seen.count() > MAX_ROWS:
                 self.seen.takeItem(self.seen.count() - 1)
         return identify_labels(result)
 
-    def _prune(self) -> None:
-        """Forget people who were deleted: their id may be given to someone new."""
-        self.logger.keep_only({person.id for person in self.state.people()})
+    def _people_changed(self) -> None:
+        """Someone deleted (or another database): their id may be given to someone new, who must
+        not pass for someone already seen, so the rule starts afresh; everyone in view is then
+        logged once more, which is the lesser harm."""
+        enrolled = {person.id for person in self.state.people()}
+        if self._enrolled - enrolled:
+            self.rule.forget()
+        self._enrolled = enrolled

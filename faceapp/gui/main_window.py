@@ -4,11 +4,11 @@ people and events panels, and a status bar (source, model, device, detector, fra
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThread, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -22,30 +22,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..app import AppConfig, AppContext, ConfigError, resolve_config
+from ..app.context import PipelineFactory, load_pipeline
 from ..camera import list_cameras, open_source
-from ..config import Settings
 from ..errors import StoreError
 from ..types import FrameResult
-from .common import WARN, MessageArea, fmt_distance, run_in_background
+from .common import WARN, MessageArea, fmt_distance
 from .decisions import FpsMeter
 from .enroll_wizard import EnrollWizard
 from .events_panel import EventsPanel
 from .identify_panel import IdentifyPanel, identify_labels
 from .people_panel import PeoplePanel
-from .prefs import APPLICATION, ORGANIZATION, GuiPrefs, effective_settings, load_prefs, resolve_threshold, save_prefs
+from .prefs import (
+    APPLICATION,
+    ORGANIZATION,
+    GuiPrefs,
+    config_layer,
+    explicit_layer,
+    load_prefs,
+    overruled_flags,
+    save_prefs,
+)
 from .settings_dialog import SettingsDialog
 from .sources import SourceMenu
 from .state import AppState
+from .tasks import TaskGroup
 from .verify_panel import VerifyPanel
 from .video_view import FaceLabel, VideoView
-from .worker import OpenSource, PipelineFactory, PipelineInfo, VideoWorker, source_label
+from .worker import OpenSource, PipelineInfo, VideoWorker, source_label
 
 log = logging.getLogger(__name__)
 
 MODES = ("identify", "verify", "enroll")
+# The settings the loaded pipeline was made from: a change to any of them loads it again.
+PIPELINE_SETTINGS = ("model_path", "detector_model", "device", "threads", "detection_score", "max_detect_side")
 STOP_WAIT_MS = 2000
 LAST_WAIT_MS = 30000
-_ORPHANS: list[QThread] = []
 
 
 class EnrollPanel(QWidget):
@@ -74,31 +86,38 @@ class EnrollPanel(QWidget):
 
     def refresh(self) -> None:
         """Enrolling needs an open database: say so before the wizard, not at its Save."""
-        has_store = self.state.store is not None
-        self.from_video.setEnabled(has_store)
-        self.from_photos.setEnabled(has_store)
-        self.note.setText("" if has_store else f"{WARN} No database is open, so nobody can be enrolled: "
+        has_db = self.state.db is not None
+        self.from_video.setEnabled(has_db)
+        self.from_photos.setEnabled(has_db)
+        self.note.setText("" if has_db else f"{WARN} No database is open, so nobody can be enrolled: "
                                                 "choose one in Settings.")
 
 
 class MainWindow(QMainWindow):
     def __init__(
         self,
-        settings: Settings,
+        config: AppConfig,
         source: str | None = None,
         *,
+        flags: Mapping[str, Any] | None = None,
         qsettings: QSettings | None = None,
         pipeline_factory: PipelineFactory | None = None,
         open_fn: OpenSource = open_source,
         list_cameras_fn: Callable[[], list[int]] = list_cameras,
     ) -> None:
+        """``config``: what the entry point resolved from ``flags``, its command-line layer. The
+        window resolves that layer again with its saved preferences beneath it, so a saved choice
+        applies wherever the command line said nothing (``flags`` None: the settings of
+        ``config`` that differ from the defaults count as given). ``pipeline_factory`` loads the
+        pipeline from an AppConfig, in the worker thread (default: faceapp.app.load_pipeline)."""
         super().__init__()
         self.setWindowTitle("faceapp")
         self.qsettings = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
         self.prefs = load_prefs(self.qsettings)
-        self.cli_settings = settings
-        self.settings = effective_settings(settings, self.prefs)
-        self._explicit_threshold = settings.threshold
+        self.flags: dict[str, Any] = dict(flags) if flags is not None else explicit_layer(config)
+        self._overruled: frozenset[str] = frozenset()  # flags the settings dialog replaced since
+        config = resolve_config(flags=self.flags, prefs=config_layer(self.prefs))
+        self._pipeline_factory: PipelineFactory = pipeline_factory or load_pipeline
         self._list_cameras = list_cameras_fn
         self.mode = "identify"
         self._working_mode = "identify"  # the last mode that recognises people (not enroll)
@@ -113,18 +132,16 @@ class MainWindow(QMainWindow):
         self._info_timer.setInterval(4000)
         self._info_timer.timeout.connect(self._clear_source_info)
 
-        self.worker = VideoWorker(self.settings, pipeline_factory, open_fn)
-        self.worker_thread = QThread(self)
-        self.worker_thread.setObjectName("faceapp-worker")
-        self.worker.moveToThread(self.worker_thread)
-        self.worker_thread.started.connect(self.worker.run)
-        self.worker.finished.connect(self.worker_thread.quit, Qt.ConnectionType.DirectConnection)
-        self.state = AppState(self.prefs, self.worker, self)
+        self.worker = VideoWorker(config, self._pipeline_factory, open_fn)
+        self.tasks = TaskGroup()  # every thread this window starts, joined when it shuts down
+        self.worker_thread = self.tasks.create(self.worker.run, name="faceapp-worker")
+        self.state = AppState(config, self.worker, self)  # holds the configuration from now on
+        self.worker.set_threshold(config.threshold)  # a plain value: the worker never sees the configuration's origin
         self._build()
         self._connect()
 
         self.messages.show_message("model", "info", "Loading the face model …")
-        self.state.open_store(self.settings.db_path)
+        self.state.open_database()
         if source:
             self.set_source(source, remember=False)
         elif self.prefs.source:
@@ -226,8 +243,7 @@ class MainWindow(QMainWindow):
     def set_source(self, spec: str, remember: bool = True) -> None:
         """Play ``spec`` (camera index, video file, image folder or stream URL)."""
         self.current_source = spec
-        self.state.source_label = source_label(spec)
-        self.state.source_live = True
+        self.state.set_source(source_label(spec))
         if remember and spec != self.prefs.source:
             self._save(replace(self.prefs, source=spec))
         self.messages.clear("source")
@@ -254,7 +270,10 @@ class MainWindow(QMainWindow):
         """Probe the cameras in the background; with ``start_first`` play the first one found,
         or offer files when there is none."""
         self.source_menu.set_cameras(None)
-        run_in_background(self._list_cameras, lambda found: self._cameras_found(found, start_first), self)
+        task = self.tasks.create(self._list_cameras, name="faceapp-cameras")
+        task.returned.connect(lambda found: self._cameras_found(found, start_first))
+        task.errored.connect(lambda _error: self._cameras_found([], start_first))
+        task.start()
 
     def _cameras_found(self, found: object, start_first: bool) -> None:
         cameras = found if isinstance(found, list) else []
@@ -318,9 +337,11 @@ class MainWindow(QMainWindow):
 
     def _on_pipeline_ready(self, info: PipelineInfo) -> None:
         self.state.info = info
-        threshold = resolve_threshold(self.prefs, info.thresholds, info.default_level, self._explicit_threshold)
-        self.state.threshold = threshold
-        self.worker.set_threshold(threshold)
+        if self.state.threshold is None:  # the card could not be read when the settings were resolved
+            config = self._resolve()
+            if config is not None:
+                self.apply_config(config)
+        threshold = self.state.threshold
         self.messages.clear("model")
         self.model_status.setText(f"Model: {info.model_id}")
         self.model_status.setToolTip(f"distance threshold {fmt_distance(threshold)}")
@@ -337,17 +358,15 @@ class MainWindow(QMainWindow):
             self.detector_status.setText(f"Detector: {info.detector}")
             self.detector_status.setToolTip("")
         log.info("model %s on %s (%s), threshold %.4f, detector %s, database %s", info.model_id, info.device,
-                 runtime, threshold, info.detector, self.settings.db_path)
+                 runtime, float("nan") if threshold is None else threshold, info.detector, self.state.config.db_path)
         self.state.reload_gallery()
         self.state.people_changed.emit()  # which also rechecks the stale-template warning
 
     def _warn_stale(self, info: PipelineInfo) -> None:
-        from ..reencode import stale_counts
-
-        if self.state.store is None:
+        if self.state.db is None:
             return
         try:
-            counts = stale_counts(self.state.store, info.model_id)
+            counts = self.state.db.stale_report(info.model_id)
         except StoreError:
             return
         if not counts.total:
@@ -366,22 +385,21 @@ class MainWindow(QMainWindow):
 
     def reencode_templates(self) -> None:
         """Re-encode the other models' templates with the loaded model, from their kept crops or
-        enrollment photos, off the GUI thread (its own database connection, detector and
-        encoder); the result replaces the warning."""
-        from ..pipeline import open_pipeline
-        from ..reencode import photo_cropper, reencode_store
-        from ..store import Store
+        enrollment photos, off the GUI thread; the result replaces the warning. The job gets a
+        context of its own (its own database connection, and its own encoder, plus a detector
+        when photos must be aligned again), so the video goes on meanwhile."""
+        from ..app.maintenance import reencode_database
 
-        s, keep_crops = self.settings, self.prefs.keep_face_crops
+        job = AppContext(self.state.config, self._pipeline_factory)
         self.messages.show_message("stale", "info", "Re-encoding templates with the current model…")
 
         def work():
-            pipeline = open_pipeline(s.model_path, s.detector_model, s.device, s.threshold, s.detection_score,
-                                     s.max_detect_side, s.threads)
-            with Store.open(s.db_path, create=False) as store:
-                return reencode_store(store, pipeline.encoder, photo_crop=photo_cropper(pipeline), keep_crops=keep_crops)
+            return reencode_database(job).report
 
-        run_in_background(work, self._on_reencoded, self)
+        task = self.tasks.create(work, name="faceapp-reencode")
+        task.returned.connect(self._on_reencoded)
+        task.errored.connect(self._on_reencoded)  # it shows the exception as the reason
+        task.start()
 
     def _on_reencoded(self, result) -> None:
         if isinstance(result, Exception):
@@ -462,14 +480,14 @@ class MainWindow(QMainWindow):
     # --- settings ----------------------------------------------------------------------
 
     def open_settings(self) -> SettingsDialog:
-        info = self.state.info
+        info, config = self.state.info, self.state.config
         dialog = SettingsDialog(
             replace(self.prefs, source=self.current_source or self.prefs.source),
-            info.thresholds if info else None,
-            info.default_level if info else None,
+            dict(config.thresholds) if info else None,
+            config.default_level if info else None,
             self,
-            in_use=f"database {self.settings.db_path}; model {self.settings.model_path}; "
-                   f"device {info.device if info else self.settings.device}",
+            in_use=f"database {config.db_path}; model {config.model_path}; "
+                   f"device {info.device if info else config.device}",
         )
         dialog.accepted.connect(lambda: self.apply_prefs(dialog.prefs()))
         dialog.finished.connect(dialog.deleteLater)
@@ -478,47 +496,55 @@ class MainWindow(QMainWindow):
 
     def _save(self, prefs: GuiPrefs) -> None:
         self.prefs = prefs
-        self.state.prefs = prefs
         save_prefs(self.qsettings, prefs)
 
     def apply_prefs(self, new: GuiPrefs) -> None:
-        """Save the preferences and apply what changed (threshold, model, database, source)."""
+        """Save the preferences, resolve the configuration again and apply what changed
+        (threshold, model, database, the live settings, source)."""
         old = self.prefs
         self._save(new)
-        self.verify_panel.apply_prefs(new)
-        self.identify_panel.apply_prefs()
-        if (new.security_level, new.custom_threshold) != (old.security_level, old.custom_threshold):
-            self._explicit_threshold = None  # the user's new choice beats --threshold
-        info = self.state.info
-        if info is not None:
-            threshold = resolve_threshold(new, info.thresholds, info.default_level, self._explicit_threshold)
-            self.state.threshold = threshold
-            self.worker.set_threshold(threshold)
-            self.model_status.setToolTip(f"distance threshold {fmt_distance(threshold)}")
-        changes: dict[str, object] = {}
-        if new.db_path != old.db_path:
-            changes["db_path"] = Path(new.db_path) if new.db_path else self.cli_settings.db_path
-        if new.model_path != old.model_path:
-            changes["model_path"] = Path(new.model_path) if new.model_path else self.cli_settings.model_path
-        if new.device != old.device:
-            changes["device"] = new.device
-        if changes:
-            settings = replace(self.settings, **changes)
-            if "db_path" in changes:
-                self.messages.clear("database")
-                self.state.open_store(settings.db_path)
-            if settings.model_path != self.settings.model_path or settings.device != self.settings.device:
-                self.state.info = None
-                self.model_status.setText("Model: loading …")
-                self.messages.show_message("model", "info", "Loading the face model …")
-                self.worker.reload(settings)
-            self.settings = settings
+        self._overruled = overruled_flags(old, new, self._overruled)  # the user's new choice beats the command line
+        config = self._resolve()
+        if config is not None:
+            self.apply_config(config)
         playing = self.current_source or old.source
         if new.source and (new.source, new.loop, new.resolution) != (playing, old.loop, old.resolution):
             self.source_menu.loop_action.blockSignals(True)
             self.source_menu.loop_action.setChecked(new.loop)
             self.source_menu.loop_action.blockSignals(False)
             self.set_source(new.source, remember=False)
+
+    def _resolve(self) -> AppConfig | None:
+        """The configuration from the command line (less what the settings dialog overruled) over
+        the saved preferences; None, with the reason shown, when it cannot be resolved (e.g. a
+        --far level that a newly chosen model's card lacks)."""
+        flags = {key: value for key, value in self.flags.items() if key not in self._overruled}
+        try:
+            config = resolve_config(flags=flags, prefs=config_layer(self.prefs))
+        except ConfigError as exc:
+            self.messages.show_message("settings", "error", f"The settings cannot be applied: {exc}",
+                                       [("Settings…", self.open_settings)])
+            return None
+        self.messages.clear("settings")
+        return config
+
+    def apply_config(self, config: AppConfig) -> None:
+        """Replace the configuration whole, then act on what changed: the worker's threshold
+        (from its next frame on), the database, the model (loaded again in the worker)."""
+        old = self.state.config
+        self.state.set_config(config)  # the panels re-read their live settings from it
+        self.worker.set_threshold(config.threshold)  # None (no readable card): nobody is named
+        if self.state.info is not None:
+            self.model_status.setToolTip(f"distance threshold {fmt_distance(config.threshold)}")
+        if config.db != old.db:
+            self.messages.clear("database")
+            self.state.open_database()
+        if any(getattr(config, name) != getattr(old, name) for name in PIPELINE_SETTINGS):
+            self.state.info = None
+            self.state.reload_gallery()  # no matching against the old model's templates meanwhile
+            self.model_status.setText("Model: loading …")
+            self.messages.show_message("model", "info", "Loading the face model …")
+            self.worker.reload(config)
 
     # --- closing -----------------------------------------------------------------------
 
@@ -527,19 +553,13 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop capture and inference and close the database; idempotent. Never terminates the
-        thread: it is asked to stop and waited for."""
+        """Stop capture and inference and close the database; idempotent. Never terminates a
+        thread: each of the window's tasks is asked to stop and waited for."""
         if self._closed:
             return
         self._closed = True
         if self.wizard is not None:
             self.wizard.close()
-        self.worker.stop()
-        self.worker_thread.quit()
-        if not self.worker_thread.wait(STOP_WAIT_MS):
-            log.warning("the video worker is still busy (loading the model?); waiting for it")
-            if not self.worker_thread.wait(LAST_WAIT_MS):
-                log.error("the video worker did not stop; leaving it to finish on its own")
-                _ORPHANS.append(self.worker_thread)  # never destroy a running QThread
-                self.worker_thread.setParent(None)
-        self.state.close_store()
+        self.worker.stop()  # wakes the loop at once; the group's abort would end it a turn later
+        self.tasks.shutdown(STOP_WAIT_MS + LAST_WAIT_MS, warn_after_ms=STOP_WAIT_MS)  # the model may be loading
+        self.state.close_database()

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..app import PersonInfo
 from ..errors import StoreError
-from ..store import PersonInfo, clean_name
 from .common import WARN
 from .state import AppState
 from .templates_dialog import TemplatesDialog
@@ -80,9 +80,9 @@ class PeoplePanel(QWidget):
         return text
 
     def _icon(self, person: PersonInfo) -> QIcon:
-        if person.has_thumbnail and self.state.store is not None:
+        if person.has_thumbnail and self.state.db is not None:
             try:
-                data = self.state.store.thumbnail(person.name)
+                data = self.state.db.thumbnail(person.name)
             except StoreError:
                 data = None
             pixmap = QPixmap()
@@ -103,11 +103,11 @@ class PeoplePanel(QWidget):
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
     def _update_buttons(self) -> None:
-        has_store = self.state.store is not None
+        has_db = self.state.db is not None
         selected = self.selected_name() is not None
-        self.enroll_button.setEnabled(has_store)
+        self.enroll_button.setEnabled(has_db)
         for b in (self.rename_button, self.add_button, self.templates_button, self.delete_button):
-            b.setEnabled(has_store and selected)
+            b.setEnabled(has_db and selected)
 
     def _add_photos(self) -> None:
         name = self.selected_name()
@@ -117,7 +117,7 @@ class PeoplePanel(QWidget):
     def show_templates(self) -> TemplatesDialog | None:
         """Open (without blocking) the selected person's templates, to review or remove them."""
         name = self.selected_name()
-        if name is None or self.state.store is None:
+        if name is None or self.state.db is None:
             return None
         dialog = TemplatesDialog(self.state, name, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -126,23 +126,23 @@ class PeoplePanel(QWidget):
 
     def rename_selected(self) -> bool:
         name = self.selected_name()
-        if name is None or self.state.store is None:
+        if name is None or self.state.db is None:
             return False
         new, ok = QInputDialog.getText(self, "Rename", f"New name for {name}:", QLineEdit.EchoMode.Normal, name)
         if not ok or not new.strip() or new.strip() == name:
             return False
         try:
-            self.state.store.rename(name, new)
+            _, renamed = self.state.db.rename(name, new)  # as kept: cleaned, as the list shows it
         except StoreError as exc:
             self.state.action_failed.emit(f"Cannot rename {name}: {exc}")
             return False
         self.state.changed_people()
-        self.select(clean_name(new))
+        self.select(renamed)
         return True
 
     def delete_selected(self) -> bool:
         name = self.selected_name()
-        if name is None or self.state.store is None:
+        if name is None or self.state.db is None:
             return False
         answer = QMessageBox.question(
             self,
@@ -155,7 +155,7 @@ class PeoplePanel(QWidget):
         if answer != QMessageBox.StandardButton.Yes:
             return False
         try:
-            self.state.store.delete(name)
+            self.state.db.delete(name)
         except StoreError as exc:
             self.state.action_failed.emit(f"Cannot delete {name}: {exc}")
             return False

@@ -1,13 +1,15 @@
 """The GUI's saved preferences, without Qt: a dataclass, (de)serialised through any QSettings-like
-object (``value(key)`` / ``setValue(key, value)``), and merged with the entry point's Settings."""
+object (``value(key)`` / ``setValue(key, value)``), and turned into the preferences layer of
+:func:`faceapp.app.resolve_config` (beneath the environment and the command line), so the window
+runs on the same resolved configuration as the command line, never on preferences of its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Protocol
 
-from ..config import Settings
+from ..app import AppConfig
+from ..app.config import defaults as config_defaults
 
 ORGANIZATION = "faceapp"
 APPLICATION = "faceapp"
@@ -84,13 +86,13 @@ def _coerce(raw: Any, default: Any) -> Any:
     return type(default)(raw)
 
 
-def load_prefs(store: SettingsStore) -> GuiPrefs:
+def load_prefs(settings: SettingsStore) -> GuiPrefs:
     """Read every preference; missing or unreadable values keep their defaults."""
     base = GuiPrefs()
     values = {}
     for f in fields(GuiPrefs):
         default = getattr(base, f.name)
-        raw = store.value(_KEYS[f.name], None)
+        raw = settings.value(_KEYS[f.name], None)
         if raw is None:
             continue
         try:
@@ -118,26 +120,84 @@ def sanitize(prefs: GuiPrefs) -> GuiPrefs:
     )
 
 
-def save_prefs(store: SettingsStore, prefs: GuiPrefs) -> None:
+def save_prefs(settings: SettingsStore, prefs: GuiPrefs) -> None:
     for f in fields(GuiPrefs):
-        store.setValue(_KEYS[f.name], getattr(prefs, f.name))
-    sync = getattr(store, "sync", None)
+        settings.setValue(_KEYS[f.name], getattr(prefs, f.name))
+    sync = getattr(settings, "sync", None)
     if callable(sync):
         sync()
 
 
-def effective_settings(given: Settings, prefs: GuiPrefs, defaults: Settings | None = None) -> Settings:
-    """The Settings to run with: what the entry point was told explicitly (a value differing from
-    the defaults, e.g. ``--db``) wins; otherwise the choice saved in the GUI's preferences."""
-    defaults = defaults or Settings.defaults()
-    changes: dict[str, Any] = {}
-    if prefs.db_path and given.db_path == defaults.db_path:
-        changes["db_path"] = Path(prefs.db_path)
-    if prefs.model_path and given.model_path == defaults.model_path:
-        changes["model_path"] = Path(prefs.model_path)
-    if given.device == defaults.device and prefs.device != given.device:
-        changes["device"] = prefs.device
-    return replace(given, **changes)
+def config_layer(prefs: GuiPrefs) -> dict[str, Any]:
+    """The preferences as a layer of :func:`faceapp.app.resolve_config` (AppConfig field names).
+
+    An empty path means "not chosen here", so it leaves the setting to the layers below; the
+    security level becomes a FAR level of the card, or a custom threshold, or nothing (the
+    card's default level). Only settings the GUI can change appear: the rest are never saved.
+    """
+    layer: dict[str, Any] = {
+        "db": prefs.db_path or None,
+        "model_path": prefs.model_path or None,
+        "device": prefs.device,
+        "keep_thumbnails": prefs.keep_thumbnails,
+        "keep_face_crops": prefs.keep_face_crops,
+        "enroll_shots": prefs.enroll_shots,
+        "verify_window": prefs.verify_window,
+        "verify_needed": min(prefs.verify_needed, prefs.verify_window),
+        "max_rejections": prefs.max_rejections,
+        "lockout_s": prefs.lockout_s,
+        "sighting_interval_s": prefs.sighting_interval_s,
+    }
+    if prefs.security_level == CUSTOM_LEVEL:
+        # 0 means unset (the dialog never offers it): the card's default level then applies.
+        layer["custom_threshold"] = prefs.custom_threshold if prefs.custom_threshold > 0 else None
+    elif prefs.security_level:
+        layer["far_level"] = prefs.security_level
+    return {key: value for key, value in layer.items() if value is not None}
+
+
+# What resolve_config works out from the other settings and the model card: never a layer's.
+_RESOLVED = ("threshold", "thresholds", "default_level", "model_id", "card_error")
+
+
+def explicit_layer(config: AppConfig) -> dict[str, Any]:
+    """The settings of ``config`` that differ from the built-in defaults, as a layer: what a
+    caller that hands the window a configuration without its command line asked for (saved
+    preferences then apply to the rest, as they do beneath a command line)."""
+    base = AppConfig(**config_defaults())
+    return {f.name: getattr(config, f.name) for f in fields(AppConfig)
+            if f.name not in _RESOLVED and getattr(config, f.name) != getattr(base, f.name)}
+
+
+# Which command-line settings (AppConfig fields) each preference competes with.
+COMPETING_FLAGS: dict[str, tuple[str, ...]] = {
+    "db_path": ("db",),
+    "model_path": ("model_path",),
+    "device": ("device",),
+    "security_level": ("threshold_override", "far_level"),
+    "custom_threshold": ("threshold_override", "far_level"),
+}
+_PATHS = ("db_path", "model_path")  # "" here means "not chosen": the command line's applies again
+
+
+def overruled_flags(old: GuiPrefs, new: GuiPrefs, before: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The command-line settings that no longer apply once the settings dialog turned ``old``
+    into ``new`` (``before``: those overruled already).
+
+    A command-line option wins over a saved preference at start, but what the user chooses in
+    the settings dialog afterwards is newer than the command line and wins for the rest of the
+    session; emptying a path field gives the command line's value back.
+    """
+    overruled = set(before)
+    for pref, flags in COMPETING_FLAGS.items():
+        value = getattr(new, pref)
+        if value == getattr(old, pref):
+            continue
+        if pref in _PATHS and not value:
+            overruled.difference_update(flags)
+        else:
+            overruled.update(flags)
+    return frozenset(overruled)
 
 
 def far_label(level: str) -> str:
@@ -163,17 +223,3 @@ def security_levels(thresholds: dict[str, float]) -> list[tuple[str, float]]:
             return 0.0
 
     return sorted(thresholds.items(), key=key)
-
-
-def resolve_threshold(
-    prefs: GuiPrefs, thresholds: dict[str, float], default_level: str, explicit: float | None = None
-) -> float:
-    """The distance threshold to use: an explicit one (``--threshold``), else the chosen security
-    level of the model card, else the card's default level."""
-    if explicit is not None:
-        return float(explicit)
-    if prefs.security_level == CUSTOM_LEVEL and prefs.custom_threshold > 0:
-        return float(prefs.custom_threshold)
-    if prefs.security_level in thresholds:
-        return float(thresholds[prefs.security_level])
-    return float(thresholds[default_level])

@@ -44,8 +44,9 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         in_use: str = "",
     ) -> None:
-        """``in_use``: what the window runs with now (database, model, device), shown because a
-        command-line option such as --db wins over an empty field here."""
+        """``thresholds``/``default_level``: the model card's FAR levels (None: the model is not
+        loaded, so the saved choice is kept as it is). ``in_use``: what the window runs with now (database, model, device), shown because
+        a command-line option such as --db wins over an empty field here."""
         super().__init__(parent)
         self.setWindowTitle("faceapp settings")
         self._prefs = prefs
@@ -103,7 +104,7 @@ class SettingsDialog(QDialog):
         self.window.valueChanged.connect(self.needed.setMaximum)  # never 'needs 10 of the last 7'
         self.max_rejections = self._spin(prefs.max_rejections, 1, 100)
         self.lockout = self._spin(int(prefs.lockout_s), 0, 3600, " s")
-        self.interval = self._spin(max(1, int(prefs.sighting_interval_s)), 1, 86400, " s")  # 0 would log every frame
+        self.interval = self._spin(max(1, int(prefs.sighting_interval_s)), 1, 86400, " s")  # 0: everyone arrives every frame
 
         source_box = QGroupBox("Video source")
         form = QFormLayout(source_box)
@@ -116,7 +117,7 @@ class SettingsDialog(QDialog):
         form.addRow("Custom threshold:", self.threshold)
         form.addRow("Verify needs", self._pair(self.needed, " agreeing of the last ", self.window, " frames with a face"))
         form.addRow("Lock out after", self._pair(self.max_rejections, " rejections for ", self.lockout, ""))
-        form.addRow("Log people seen every", self.interval)
+        form.addRow("Log people who arrive after an absence of", self.interval)
         form.addRow("Enrollment shots:", self.shots)
         model_box = QGroupBox("Model and data")
         form = QFormLayout(model_box)

@@ -1,116 +1,164 @@
-"""What the window's panels share: the open database, the gallery, the loaded model's facts and
-the preferences, with signals when they change. Lives in the GUI thread; the Store is used
-only from here (the worker gets immutable Gallery snapshots)."""
+"""What the window's panels share: the one resolved configuration, the open database, the
+gallery and the loaded model's facts, with signals when they change.
+
+Lives in the GUI thread. The configuration (an AppConfig from :func:`faceapp.app.resolve_config`)
+is held here and nowhere else, and is replaced whole when the settings change, so a panel
+never sees half of a change. The database is the application layer's :class:`Database`, used
+only from this thread (the worker gets immutable Gallery snapshots and plain values).
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from ..app import AppConfig, Database, PersonInfo
+from ..app.recognition import SightingRule, log_sightings
 from ..errors import StoreError
 from ..match import Gallery
-from ..store import PersonInfo, Store
-from .prefs import GuiPrefs
+from ..types import FrameResult
 from .worker import PipelineInfo, VideoWorker
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class AppState(QObject):
+    config_changed = Signal()  # the configuration was replaced (the settings dialog)
+    source_changed = Signal()  # another source (or the same one again) starts playing
     people_changed = Signal()  # enrolled, renamed or deleted someone
     events_changed = Signal()  # an event was logged
     error = Signal(str)  # a problem to show in the message bar
     action_failed = Signal(str)  # a rename, delete or removal that did not happen; cleared by the next change
 
-    def __init__(self, prefs: GuiPrefs, worker: VideoWorker, parent: QObject | None = None) -> None:
+    def __init__(self, config: AppConfig, worker: VideoWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.prefs = prefs
+        self.config = config
         self.worker = worker
-        self.store: Store | None = None
-        self.store_error: str | None = None
+        self.db: Database | None = None
+        self.db_error: str | None = None
         self.info: PipelineInfo | None = None
         self.gallery: Gallery | None = None
-        self.threshold: float | None = None
         self.source_label = ""
         self.source_live = False  # a source is opening or delivering frames (not ended, failed or stopped)
 
+    @property
+    def threshold(self) -> float | None:
+        """The distance threshold the configuration resolved to (None: its model card is unreadable)."""
+        return self.config.threshold
+
+    def set_config(self, config: AppConfig) -> None:
+        """Replace the configuration (never edited in place); panels re-read it on ``config_changed``."""
+        self.config = config
+        self.config_changed.emit()
+
+    def set_source(self, label: str) -> None:
+        """A source starts (opening): its frames' times start afresh."""
+        self.source_label = label
+        self.source_live = True
+        self.source_changed.emit()
+
     # --- database --------------------------------------------------------------------
 
-    def open_store(self, path: Path | str) -> bool:
-        """Open (or create) the database; on failure the message goes to ``store_error`` and ``error``."""
-        self.close_store()
+    def open_database(self) -> bool:
+        """Open (or create) the configured database; on failure the message goes to ``db_error`` and ``error``."""
+        self.close_database()
         try:
-            self.store = Store.open(path)
+            self.db = Database.open(self.config.db, create=True)
         except StoreError as exc:
-            self.store_error = str(exc)
+            self.db_error = str(exc)
             self.error.emit(f"Database: {exc}")
             self.reload_gallery()
             self.people_changed.emit()
             return False
-        self.store_error = None
+        self.db_error = None
         self.reload_gallery()
         self.people_changed.emit()
         self.events_changed.emit()
         return True
 
-    def close_store(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+    def close_database(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     def reload_gallery(self) -> None:
-        """Read the current model's templates again and hand them to the worker."""
+        """Read the loaded model's templates again and hand them to the worker."""
         gallery = None
-        if self.store is not None and self.info is not None:
+        if self.db is not None and self.info is not None:
             try:
-                gallery = self.store.gallery(self.info.model_id)
+                gallery = self.db.gallery(self.info.model_id)
             except StoreError as exc:
                 self.error.emit(f"Database: {exc}")
         self.gallery = gallery
         self.worker.set_gallery(gallery)
 
-    def people(self) -> list[PersonInfo]:
-        if self.store is None:
-            return []
+    def read(self, what: Callable[[Database], T], default: T) -> T:
+        """``what(db)``, or ``default`` when no database is open or it fails (the failure is shown)."""
+        if self.db is None:
+            return default
         try:
-            return self.store.people()
+            return what(self.db)
         except StoreError as exc:
             self.error.emit(f"Database: {exc}")
-            return []
+            return default
+
+    def people(self) -> list[PersonInfo]:
+        return self.read(lambda db: db.people(), [])
+
+    def person(self, person_id: int) -> PersonInfo | None:
+        """The enrolled person with this id (ids stay when names change), or None."""
+        return next((p for p in self.people() if p.id == person_id), None)
 
     def usable_templates(self, person_id: int) -> int:
         """How many of a person's templates the loaded model can use."""
         if self.gallery is None:
             return 0
-        return int(np.count_nonzero(self.gallery.person_ids == person_id))
+        return int(len(self.gallery.for_person(person_id)))
 
     def changed_people(self) -> None:
         self.reload_gallery()
         self.people_changed.emit()
         self.events_changed.emit()
 
-    def log_event(self, kind: str, **fields: Any) -> bool:
-        """Write an event; a database problem is reported, not raised (the video goes on)."""
-        if self.store is None:
-            return False
-        fields.setdefault("source", self.source_label or None)
+    # --- events ----------------------------------------------------------------------
+
+    def write_event(self, kind: str, write: Callable[[Database], T]) -> T | None:
+        """Run ``write(db)``, which logs ``kind`` events through the application layer; a database
+        problem is reported, not raised (the video goes on). None when nothing could be written."""
+        if self.db is None:
+            return None
         try:
-            self.store.log_event(kind, **fields)
+            value = write(self.db)
         except StoreError as exc:
             self.error.emit(f"Database: cannot log the {kind} event: {exc}")
-            return False
+            return None
         self.events_changed.emit()
-        return True
+        return value
 
-    def events(self, limit: int = 200) -> list[dict]:
-        if self.store is None:
+    def log_event(self, kind: str, **fields: Any) -> bool:
+        """Write one event as it is (the source is the one playing unless given)."""
+        fields.setdefault("source", self.source_label or None)
+        return self.write_event(kind, lambda db: db.log_event(kind, **fields)) is not None
+
+    def log_sightings(self, result: FrameResult, rule: SightingRule) -> list[dict]:
+        """Log the sightings ``rule`` picks out of ``result`` (the application layer's one rule);
+        returns the events written, newest first, for the Identify panel to list."""
+        if self.db is None:
             return []
         try:
-            return self.store.events(limit)
+            count = log_sightings(self.db, result, rule, self.source_label)
+            logged = [e for e in self.db.events(count) if e.get("kind") == "identify"] if count else []
         except StoreError as exc:
-            self.error.emit(f"Database: {exc}")
+            self.error.emit(f"Database: cannot log the identify event: {exc}")
             return []
+        if count:
+            self.events_changed.emit()
+        return logged
+
+    def events(self, limit: int = 200) -> list[dict]:
+        return self.read(lambda db: db.events(limit), [])

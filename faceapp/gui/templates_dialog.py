@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..app import TemplateInfo
 from ..errors import StoreError
-from ..store import TemplateInfo
 from .common import WARN
 from .state import AppState
 
@@ -81,9 +81,9 @@ class TemplatesDialog(QDialog):
     def refresh(self) -> None:
         self.list.clear()
         templates: list[TemplateInfo] = []
-        if self.state.store is not None:
+        if self.state.db is not None:
             try:
-                templates = self.state.store.templates(self.name)
+                templates = self.state.db.templates(self.name)
             except StoreError as exc:
                 self.state.error.emit(f"Cannot list the templates of {self.name}: {exc}")
         model_id = self.state.info.model_id if self.state.info is not None else None
@@ -103,9 +103,9 @@ class TemplatesDialog(QDialog):
         self._update_buttons()
 
     def _icon(self, template: TemplateInfo) -> QIcon:
-        if template.has_crop and self.state.store is not None:
+        if template.has_crop and self.state.db is not None:
             try:
-                data = self.state.store.template_crop(self.name, template.id)
+                data = self.state.db.template_crop(self.name, template.id)
             except StoreError:
                 data = None
             pixmap = QPixmap()
@@ -117,12 +117,12 @@ class TemplatesDialog(QDialog):
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
 
     def _update_buttons(self) -> None:
-        self.remove_button.setEnabled(self.state.store is not None and bool(self.list.selectedItems()))
+        self.remove_button.setEnabled(self.state.db is not None and bool(self.list.selectedItems()))
 
     def remove_selected(self) -> bool:
         """Remove the template the user picked (never just the one under the focus), after asking."""
         picked = self.list.selectedItems()
-        if not picked or self.state.store is None:
+        if not picked or self.state.db is None:
             return False
         item = picked[0]
         template_id = int(item.data(Qt.ItemDataRole.UserRole))
@@ -139,7 +139,7 @@ class TemplatesDialog(QDialog):
         if answer != QMessageBox.StandardButton.Yes:
             return False
         try:
-            self.state.store.delete_template(self.name, template_id)
+            self.state.db.remove_template(self.name, template_id)
         except StoreError as exc:
             self.state.action_failed.emit(f"Cannot remove the template of {self.name}: {exc}")
             return False

@@ -1,29 +1,45 @@
 """Verify mode: choose who is claimed, decide over several consistent frames, lock out after
-repeated rejections; every attempt goes to the events log."""
+repeated rejections; every attempt goes to the events log.
+
+The decision is the application layer's, shared with ``faceapp verify --camera``: who can be
+verified (``check_verifiable``), which face counts (``claim_distance``), when the frames agree
+(``VerifyDecider``) and what is logged (``log_verification``). This panel adds what only a
+window has: the overlay, the lockout display and the claim list."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from ..app import AppConfig, PersonInfo
+from ..app.recognition import NotVerifiableError, check_verifiable, claim_distance, log_verification, outcome_result
 from ..errors import UnknownPersonError
-from ..match import verify
+from ..match import Gallery, verify
 from ..types import FrameResult
 from ..verification import VerifyDecider, VerifyOutcome
 from .common import LOCK, NO, OK, WARN, fmt_distance, status_icon
-from .prefs import GuiPrefs
 from .state import AppState
 from .video_view import FaceLabel
 
 
-def decider_settings(prefs: GuiPrefs) -> tuple[int, int, int, float]:
+def decider_settings(config: AppConfig) -> tuple[int, int, int, float]:
     """(window, needed, max_rejections, lockout_s) as VerifyDecider takes them."""
-    window = prefs.verify_window
-    return window, min(prefs.verify_needed, window), prefs.max_rejections, prefs.lockout_s
+    window = config.verify_window
+    return window, min(config.verify_needed, window), config.max_rejections, config.lockout_s
 
 
-def make_decider(prefs: GuiPrefs) -> VerifyDecider:
-    return VerifyDecider(*decider_settings(prefs))
+def make_decider(config: AppConfig) -> VerifyDecider:
+    return VerifyDecider(*decider_settings(config))
+
+
+def _verifiable(person: PersonInfo, gallery: Gallery) -> bool:
+    """Whether the loaded model has something of ``person`` to compare with (the application
+    layer's rule; its message advises the command line, so the panel words its own)."""
+    try:
+        check_verifiable(person, gallery)
+    except NotVerifiableError:
+        return False
+    return True
 
 
 class VerifyPanel(QWidget):
@@ -32,7 +48,8 @@ class VerifyPanel(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.decider = make_decider(state.prefs)
+        self.decider = make_decider(state.config)
+        self.person: PersonInfo | None = None  # the claimed person of the attempt in progress
         self.last_outcome: VerifyOutcome | None = None
         self.claim_box = QComboBox()
         self.claim_box.currentIndexChanged.connect(lambda *_: self.cancel())
@@ -68,12 +85,13 @@ class VerifyPanel(QWidget):
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._tick)
         state.people_changed.connect(self.refresh_people)
+        state.config_changed.connect(self.apply_config)
 
     # --- setup -------------------------------------------------------------------------
 
-    def apply_prefs(self, prefs: GuiPrefs) -> None:
+    def apply_config(self) -> None:
         old = self.decider
-        settings = decider_settings(prefs)
+        settings = decider_settings(self.state.config)
         if (old.window, old.needed, old.max_rejections, old.lockout_s) != settings:
             if old.active:
                 self.cancel()
@@ -110,8 +128,8 @@ class VerifyPanel(QWidget):
 
     def start(self) -> bool:
         """Start an attempt for the chosen claim; False (with the reason shown) when it cannot."""
-        if self.state.store is None:
-            reason = f": {self.state.store_error}" if self.state.store_error else ""
+        if self.state.db is None:
+            reason = f": {self.state.db_error}" if self.state.db_error else ""
             self._show("warning", f"{WARN} No database is open{reason}. Choose one in Settings.")
             return False
         claim = self._claim()
@@ -119,10 +137,12 @@ class VerifyPanel(QWidget):
             self._show("warning", f"{WARN} Nobody is enrolled yet: enroll someone first.")
             return False
         name, person_id = claim
-        if self.state.gallery is None or self.state.threshold is None:
+        gallery = self.state.gallery
+        if gallery is None or self.state.threshold is None:
             self._show("warning", f"{WARN} The face model is not loaded yet.")
             return False
-        if self.state.usable_templates(person_id) == 0:
+        person = self.state.person(person_id)
+        if person is None or not _verifiable(person, gallery):
             self._show("warning", f"{WARN} {name} has no templates for the loaded model: add photos of them again.")
             return False
         if not self.state.source_live:
@@ -132,6 +152,7 @@ class VerifyPanel(QWidget):
             self.state.log_event("verify", name=name, person_id=person_id, decision="refused: locked out")
             self._tick()
             return False
+        self.person = person
         self._show("info", f"Verifying {name}: look at the camera …")
         self.progress.setText(f"0 of {self.decider.needed} consistent frames")
         self.verify_button.setEnabled(False)
@@ -185,7 +206,7 @@ class VerifyPanel(QWidget):
             if len(distances) > 1:
                 self.progress.setText(f"{WARN} More than one face: only {name} should be in view.")
                 return labels
-            outcome = self.decider.add(distances[0] if distances else None, threshold)
+            outcome = self.decider.add(claim_distance(result, gallery, person_id, threshold), threshold)
             if outcome is not None:
                 self._decided(outcome)
             elif self.decider.active:
@@ -206,9 +227,10 @@ class VerifyPanel(QWidget):
             why = "" if outcome.consistent else " (the frames did not agree)"
             self._show("bad", f"{NO} Rejected: not {outcome.claim}{why}")
         self.progress.setText(detail)
-        self.state.log_event(
-            "verify", name=outcome.claim, person_id=outcome.person_id, decision=outcome.decision, distance=outcome.distance
-        )
+        person = self.person
+        assert person is not None and person.id == outcome.person_id  # every attempt starts in start()
+        result = outcome_result(outcome, self.state.source_label)
+        self.state.write_event("verify", lambda db: log_verification(db, person, result))
         self.decided.emit(outcome)
         self._tick()
 

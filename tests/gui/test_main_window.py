@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,12 +23,20 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox, QPushButton, QWizard
 from faceapp.camera import open_source
 from faceapp.gui.common import fmt_distance
 from faceapp.gui.prefs import CUSTOM_LEVEL, GuiPrefs, load_prefs
+from faceapp.storage import GalleryStore, open_store
 
 from .conftest import WAIT_MS, enroll_from_video
 
 
 def events(window, kind: str | None = None) -> list[dict]:
     return [e for e in window.state.events(500) if kind is None or e["kind"] == kind]
+
+
+@contextmanager
+def stored(window) -> Iterator[GalleryStore]:
+    """The window's database, opened on its own to look at what the window wrote into it."""
+    with open_store(window.state.config.db_path, create=False) as store:
+        yield store
 
 
 def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos, people, qtbot) -> None:
@@ -51,23 +61,25 @@ def test_enroll_through_the_wizard_from_video_then_identify(make_window, videos,
     wizard.button(QWizard.WizardButton.FinishButton).click()
     qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
 
-    person = window.state.store.person("Alice Example")
+    person = window.state.db.person("Alice Example")
     assert person.templates == 2 and person.has_thumbnail
-    assert window.state.store.stale_crops("a-later-model") != []  # crops kept (the default) for re-encoding
+    with stored(window) as store:
+        assert store.stale_crops("a-later-model") != []  # crops kept (the default) for re-encoding
     assert window.people_panel.names() == ["Alice Example"]
     assert any(e["kind"] == "enroll" and e["name"] == "Alice Example" for e in events(window))
     assert window.events_panel.rows()[0][1] == "enroll"
 
     # Identify, the mode before: the enrolled face is labelled with the name and distance, and logged
-    # once per interval, without the user having to leave Enroll mode by hand.
+    # once when it arrives (not again while it stays in view), without the user having to leave
+    # Enroll mode by hand.
     assert window.mode == "identify" and window.mode_actions["identify"].isChecked()
     qtbot.waitUntil(lambda: any("Alice Example" in label.text for label in window.last_labels), timeout=WAIT_MS)
     label = next(label for label in window.last_labels if "Alice Example" in label.text)
     assert label.status == "ok" and label.text.startswith("\u2714")
     frame = window.last_result.frame.index
     qtbot.waitUntil(lambda: window.last_result.frame.index >= frame + 3, timeout=WAIT_MS)
-    seen = events(window, "identify")
-    assert len(seen) == 1 and seen[0]["name"] == "Alice Example" and seen[0]["decision"] == "seen"
+    seen = [e for e in events(window, "identify") if e["decision"] != "unknown"]  # unknown faces arrive too
+    assert len(seen) == 1 and seen[0]["name"] == "Alice Example" and seen[0]["decision"] == "recognised"
     assert seen[0]["distance"] <= window.state.threshold
     assert window.identify_panel.seen.count() == 1
     row = window.identify_panel.seen.item(0).text()  # the icon marks it; no second tick in the text
@@ -104,9 +116,10 @@ def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face
     assert wizard.review_page.list.count() == 2
     wizard.button(QWizard.WizardButton.FinishButton).click()
     qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
-    bob_info = window.state.store.person("Bob")
+    bob_info = window.state.db.person("Bob")
     assert bob_info.templates == 2 and not bob_info.has_thumbnail  # thumbnails switched off
-    assert window.state.store.stale_without_crop("a-later-model") == 2  # and so were the kept crops
+    with stored(window) as store:
+        assert store.stale_without_crop("a-later-model") == 2  # and so were the kept crops
 
     # The same face under another name: the review page warns that it matches Bob.
     wizard = window.start_enroll(from_camera=False)
@@ -118,7 +131,7 @@ def test_enroll_from_photo_files_shows_errors_per_file_and_warns_on_a_known_face
     assert "Bob" in wizard.review_page.warning.text() and "already matches" in wizard.review_page.warning.text()
     wizard.reject()
     qtbot.waitUntil(lambda: window.wizard is None, timeout=5000)
-    assert not window.state.store.has_person("Robert")
+    assert not window.state.db.has_person("Robert")
 
     # Adding photos to an existing person goes through the same wizard, name filled in.
     window.people_panel.select("Bob")
@@ -211,7 +224,7 @@ def test_verify_needs_a_playing_source_and_ends_when_the_video_does(
 def test_verify_and_enroll_without_a_database_say_so(make_window, gui_settings, videos, people, tmp_path, qtbot) -> None:
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"this is not a database" * 100)
-    window = make_window(videos[people[0]], settings=replace(gui_settings, db_path=damaged))
+    window = make_window(videos[people[0]], settings=replace(gui_settings, db=str(damaged)))
     window.set_mode("verify")
     assert not window.verify_panel.start()
     assert "No database is open" in window.verify_panel.status.text()
@@ -246,7 +259,7 @@ def test_people_panel_renames_and_deletes_after_asking(
     answer = QMessageBox.StandardButton.Yes
     assert panel.delete_selected()
     assert len(asked) == 2 and "all of their face templates" in asked[0][2]
-    assert panel.names() == [] and window.state.store.people() == []
+    assert panel.names() == [] and window.state.db.people() == []
     assert len(window.state.gallery) == 0
 
 
@@ -254,11 +267,10 @@ def test_people_panel_shows_each_template_with_its_face_and_removes_one_after_as
     make_window, gui_pipeline, gui_settings, videos, people, qtbot, monkeypatch
 ) -> None:
     from faceapp.images import encode_lossless
-    from faceapp.store import Store
 
     with open_source(videos[people[0]]) as source:
         faces = [r.faces[0] for r in (gui_pipeline.process(f, keep_crops=True) for f in source) if len(r.faces) == 1][:3]
-    with Store.open(gui_settings.db_path) as store:
+    with open_store(gui_settings.db_path) as store:
         store.enroll("Alice", np.stack([f.encoding for f in faces]), gui_pipeline.model_id,
                      sources=["alice-1.jpg", "alice-2.jpg", "camera 0"], crops=[encode_lossless(f.crop) for f in faces[:2]] + [None])
         store.enroll("Alice", faces[0].encoding[None], "faceapp-encoder-older", sources=["old.jpg"])
@@ -288,10 +300,10 @@ def test_people_panel_shows_each_template_with_its_face_and_removes_one_after_as
     assert dialog.remove_selected()
     assert "alice-2.jpg" in asked[0][2] and "stays enrolled" in asked[0][2]
     assert dialog.template_ids() == [ids[0], *ids[2:]]
-    assert [t.id for t in window.state.store.templates("Alice")] == dialog.template_ids()
+    assert [t.id for t in window.state.db.templates("Alice")] == dialog.template_ids()
     assert len(window.state.gallery) == 2  # matching reloaded: the two of this model left
     assert panel.list.item(0).text().startswith("Alice\n3 templates")
-    assert window.state.store.thumbnail("Alice") == encode_lossless(faces[0].crop)  # the face left, not the removed one
+    assert window.state.db.thumbnail("Alice") == encode_lossless(faces[0].crop)  # the face left, not the removed one
 
     assert "made by another model" in window.messages.text("stale")
     dialog.list.setCurrentRow(2)
@@ -303,11 +315,11 @@ def test_people_panel_shows_each_template_with_its_face_and_removes_one_after_as
     assert "last one" in asked[-1][2]
     assert dialog.summary.text().startswith("\u26a0 Alice has no templates left")
     assert panel.list.item(0).text().endswith("0 templates  (\u26a0 nothing to match: add photos)")
-    assert window.state.store.thumbnail("Alice") is None  # no face image outlives its templates
+    assert window.state.db.thumbnail("Alice") is None  # no face image outlives its templates
 
 
 def test_failing_sources_show_a_message_and_the_window_lives_on(
-    make_window, qsettings, videos, people, lfw_dir, tmp_path, qtbot
+    make_window, qsettings, videos, people, repo_faces, tmp_path, qtbot
 ) -> None:
     window = make_window(tmp_path / "missing.avi")
     qtbot.waitUntil(lambda: "missing.avi" in window.messages.text("source"), timeout=WAIT_MS)
@@ -334,7 +346,7 @@ def test_failing_sources_show_a_message_and_the_window_lives_on(
     window.set_source(str(folder))
     qtbot.waitUntil(lambda: window.messages.kind("source") == "error", timeout=WAIT_MS)
     assert "none of its 2 images could be read" in window.messages.text("source")
-    shutil.copy(next((lfw_dir / "Abdullah_Gul").glob("*.jpg")), folder / "c.jpg")
+    shutil.copy(repo_faces.hungry[0], folder / "c.jpg")
     window.set_source(str(folder))  # one readable image among them: it plays, and says what it skipped
     qtbot.waitUntil(lambda: "ended" in window.messages.text("source"), timeout=WAIT_MS)
     assert "(2 unreadable images skipped) ended" in window.messages.text("source")
@@ -372,7 +384,7 @@ def test_model_and_database_errors_are_shown_not_raised(make_window, gui_setting
 
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"this is not a database" * 100)
-    settings = replace(gui_settings, db_path=damaged, model_path=tmp_path / "missing-model.json")
+    settings = replace(gui_settings, db=str(damaged), model_path=tmp_path / "missing-model.json")
     window = make_window(videos[people[0]], settings=settings, wait_model=False, pipeline_factory=None)
     qtbot.waitUntil(lambda: "Cannot load the face model" in window.messages.text("model"), timeout=WAIT_MS)
     assert "missing-model.json" in window.messages.text("model")
@@ -435,11 +447,10 @@ def test_templates_of_an_earlier_model_are_re_encoded_from_their_crops_on_reques
     make_window, gui_settings, gui_pipeline, good_photos, people, qtbot
 ) -> None:
     from faceapp.images import encode_lossless, load_image
-    from faceapp.store import Store
 
     photos = good_photos[people[0]][:2]
     faces = [gui_pipeline.encode_one(load_image(p)) for p in photos]
-    with Store.open(gui_settings.db_path) as store:  # as an earlier release would have enrolled them
+    with open_store(gui_settings.db_path) as store:  # as an earlier release would have enrolled them
         store.enroll("Carol", np.stack([f.encoding for f in faces]), "faceapp-encoder-earlier",
                      crops=[encode_lossless(f.crop) for f in faces])
         store.enroll("Dan", faces[0].encoding[None], "faceapp-encoder-earlier")  # kept no crop
@@ -452,8 +463,34 @@ def test_templates_of_an_earlier_model_are_re_encoded_from_their_crops_on_reques
     window.reencode_templates()
     qtbot.waitUntil(lambda: window.messages.text("reencode") != "", timeout=WAIT_MS)
     assert window.messages.text("reencode") == "Re-encoded 2 templates of 1 person."
-    assert window.state.usable_templates(window.state.store.person("Carol").id) == 2
+    assert window.state.usable_templates(window.state.db.person("Carol").id) == 2
     assert "1 template was made by another model" in window.messages.text("stale")  # Dan's: no crop kept
     assert "add photos of those people again" in window.messages.text("stale")
     assert window.messages.buttons("stale") == []
     assert not [b for b in window.findChildren(QPushButton) if b.text() == "Re-encode" and b.isVisible()]
+
+
+def test_identify_logs_an_image_folder_like_a_camera_once_per_arrival(qapp, gui_settings) -> None:
+    """The window plays a folder as a slideshow that may loop: its images are frames of one
+    source, not separate photos, so a face is logged once when it arrives, not on every image."""
+    from faceapp.gui.identify_panel import IdentifyPanel
+    from faceapp.gui.state import AppState
+    from faceapp.types import Detection, FaceResult, Frame, FrameResult, Match
+
+    class Worker:  # all AppState asks of the video worker
+        def set_gallery(self, gallery) -> None:
+            pass
+
+    def shown(at: float, path: str) -> FrameResult:
+        face = FaceResult(Detection((0, 0, 2, 2), np.zeros((5, 2), np.float32), 0.9), Match(None, 1.2, False))
+        return FrameResult(Frame(np.zeros((4, 4, 3), np.uint8), 0, at, path), (face,))
+
+    state = AppState(gui_settings, Worker())
+    assert state.open_database()
+    rule = IdentifyPanel(state).rule  # the window's own rule
+    state.source_label = "folder faces (3 images)"
+    logged = [len(state.log_sightings(shown(at, path), rule)) for at, path in ((0, "a.jpg"), (0.5, "b.jpg"), (1, "a.jpg"))]
+    assert logged == [1, 0, 0]
+    assert len(state.log_sightings(shown(1 + state.config.sighting_interval_s + 1, "b.jpg"), rule)) == 1  # back later
+    assert [e["source"] for e in state.events()] == ["folder faces (3 images)"] * 2
+    state.close_database()

@@ -1,23 +1,37 @@
-"""GUI preferences: QSettings round trip (in a tmp INI file), merging with Settings, security levels."""
+"""GUI preferences: QSettings round trip (in a tmp INI file), the preferences layer of the
+configuration (beneath the command line), what the settings dialog overrules, security levels."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from faceapp.config import Settings
+from faceapp.app import resolve_config
 from faceapp.gui.prefs import (
     CUSTOM_LEVEL,
     GuiPrefs,
-    effective_settings,
+    config_layer,
+    explicit_layer,
     far_label,
     load_prefs,
-    resolve_threshold,
+    overruled_flags,
     save_prefs,
     security_levels,
 )
+
+
+def write_card(folder: Path, thresholds: dict[str, float], default_level: str) -> Path:
+    """A model card with these thresholds (only the card: resolving settings never loads weights)."""
+    card = folder / "model.json"
+    card.write_text(json.dumps({
+        "model_id": "test-model", "weights": {"file": "model.pt", "sha256": "0" * 64}, "embedding": {"dim": 128},
+        "input": {"size": 112}, "architecture": {"config": {}},
+        "thresholds": {"by_far": thresholds, "default_far": default_level},
+    }))
+    return card
 
 
 def test_prefs_round_trip_through_an_ini_file(qsettings, tmp_path: Path) -> None:
@@ -45,22 +59,51 @@ def test_prefs_ignore_garbage_values() -> None:
 
 
 def test_explicit_settings_win_over_saved_prefs(tmp_path: Path) -> None:
-    defaults = Settings(db_path=tmp_path / "default.db", model_path=tmp_path / "m.json")
-    prefs = replace(GuiPrefs(), db_path=str(tmp_path / "saved.db"), device="cpu")
-    assert effective_settings(defaults, prefs, defaults).db_path == tmp_path / "saved.db"
-    assert effective_settings(defaults, prefs, defaults).device == "cpu"
-    given = replace(defaults, db_path=tmp_path / "cli.db", device="cuda")
-    merged = effective_settings(given, prefs, defaults)
+    card = write_card(tmp_path, {"0.001": 0.8}, "0.001")
+    prefs = replace(GuiPrefs(), db_path=str(tmp_path / "saved.db"), device="cpu", enroll_shots=3)
+    saved = resolve_config(flags={"model_path": card}, prefs=config_layer(prefs), environ={})
+    assert saved.db_path == tmp_path / "saved.db" and saved.device == "cpu" and saved.enroll_shots == 3
+    flags = {"model_path": card, "db": str(tmp_path / "cli.db"), "device": "cuda"}
+    merged = resolve_config(flags=flags, prefs=config_layer(prefs), environ={})
     assert merged.db_path == tmp_path / "cli.db" and merged.device == "cuda"
+    assert merged.enroll_shots == 3  # the command line said nothing about it
+    # Empty paths in the preferences are "not chosen": the defaults (or the environment) apply.
+    plain = resolve_config(flags={"model_path": card}, prefs=config_layer(GuiPrefs()), environ={"FACEAPP_DB": "/env.db"})
+    assert plain.db == "/env.db"
 
 
-def test_security_levels_and_thresholds() -> None:
+def test_a_configuration_without_its_command_line_keeps_what_differs_from_the_defaults(tmp_path: Path) -> None:
+    card = write_card(tmp_path, {"0.001": 0.8}, "0.001")
+    config = resolve_config(flags={"model_path": card, "db": str(tmp_path / "x.db"), "device": "cpu"}, environ={})
+    assert explicit_layer(config) == {"model_path": card, "db": str(tmp_path / "x.db"), "device": "cpu"}
+
+
+def test_security_levels_and_thresholds(tmp_path: Path) -> None:
     thresholds = {"0.001": 0.8, "0.01": 0.9, "0.0001": 0.7}
+    card = write_card(tmp_path, thresholds, "0.001")
     assert [level for level, _ in security_levels(thresholds)] == ["0.01", "0.001", "0.0001"]
     assert far_label("0.001") == "1 in 1,000"
+
+    def threshold(prefs: GuiPrefs, **flags) -> float:
+        return resolve_config(flags={"model_path": card, **flags}, prefs=config_layer(prefs), environ={}).threshold
+
     prefs = GuiPrefs()
-    assert resolve_threshold(prefs, thresholds, "0.001") == 0.8
-    assert resolve_threshold(replace(prefs, security_level="0.0001"), thresholds, "0.001") == 0.7
-    assert resolve_threshold(replace(prefs, security_level=CUSTOM_LEVEL, custom_threshold=0.5), thresholds, "0.001") == 0.5
-    assert resolve_threshold(replace(prefs, security_level="0.0001"), thresholds, "0.001", explicit=0.3) == 0.3
-    assert resolve_threshold(replace(prefs, security_level="nonsense"), thresholds, "0.001") == pytest.approx(0.8)
+    assert threshold(prefs) == 0.8
+    assert threshold(replace(prefs, security_level="0.0001")) == 0.7
+    assert threshold(replace(prefs, security_level=CUSTOM_LEVEL, custom_threshold=0.5)) == 0.5
+    assert threshold(replace(prefs, security_level=CUSTOM_LEVEL, custom_threshold=0.0)) == 0.8  # 0: not set
+    assert threshold(replace(prefs, security_level="0.0001"), threshold_override=0.3) == 0.3
+    assert threshold(replace(prefs, security_level=CUSTOM_LEVEL, custom_threshold=0.5), far_level="0.01") == 0.9
+    assert threshold(replace(prefs, security_level="nonsense")) == pytest.approx(0.8)
+
+
+def test_a_choice_made_in_the_settings_dialog_overrules_the_command_line() -> None:
+    old = GuiPrefs()
+    assert overruled_flags(old, replace(old, enroll_shots=3)) == frozenset()
+    level = overruled_flags(old, replace(old, security_level="0.0001"))
+    assert level == {"threshold_override", "far_level"}
+    db = overruled_flags(old, replace(old, db_path="/chosen.db"), level)
+    assert db == level | {"db"}
+    # Emptying a path field again gives the command line's value back.
+    assert overruled_flags(replace(old, db_path="/chosen.db"), old, db) == level
+    assert overruled_flags(old, replace(old, device="cpu")) == {"device"}

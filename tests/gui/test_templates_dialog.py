@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from faceapp.app import TemplateInfo
 from faceapp.gui.templates_dialog import describe_template, short_source
-from faceapp.store import TemplateInfo
 
 
 @pytest.mark.parametrize(
