@@ -23,6 +23,7 @@ from .common import (
     json_line,
     logging_to_stderr,
 )
+from .db import add_db_parser, cmd_db
 from .enroll import cmd_enroll, cmd_import
 from .evaluate import cmd_evaluate
 from .manage import cmd_people, cmd_reencode
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("template_id", type=int, metavar="ID", help="as listed by 'people templates NAME'")
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    add_db_parser(add, _add_global_options)
+
     add("reencode", "re-encode templates of an earlier model with the current one, from their kept face crops or enrollment photos")
 
     p = add("evaluate", "accuracy on an LFW-format pairs file (10-fold), ROC, TAR at FAR")
@@ -226,6 +229,7 @@ COMMANDS = {
     "identify": cmd_identify,
     "import": cmd_import,
     "people": cmd_people,
+    "db": cmd_db,
     "reencode": cmd_reencode,
     "evaluate": cmd_evaluate,
     "gui": cmd_gui,
