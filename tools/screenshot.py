@@ -75,7 +75,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshot.png")
     parser.add_argument("--model", type=Path, default=REPO / "assets" / "faceapp-encoder.json")
-    parser.add_argument("--detector", type=Path, default=Path(os.environ.get("FACEAPP_DETECTOR_MODEL", SHARED / "models" / "yunet.onnx")))
+    parser.add_argument("--detector", type=Path, default=Path(os.environ.get("FACEAPP_DETECTOR_MODEL", REPO / "assets" / "yunet.onnx")))
     parser.add_argument("--lfw", type=Path, default=SHARED / "datasets" / "lfw-view1")
     args = parser.parse_args()
 
