@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import FACE_VIDEO_PEOPLE, FACE_VIDEO_REPEATS, write_video
-from faceapp.camera import SourceSpec, list_cameras, open_source, parse_source
+from faceapp.camera import FrameSource, SourceSpec, list_cameras, open_source, parse_source
 from faceapp.errors import CameraError
 from faceapp.types import Frame
 
@@ -272,16 +272,22 @@ def test_live_source_that_never_opens_raises(tmp_path: Path) -> None:
                     reconnect_timeout_s=0.2, max_reconnects=2)
 
 
-def test_live_source_that_never_comes_back_raises(face_video: Path, tmp_path: Path) -> None:
-    calls: list[int] = []
-    statuses: list[str] = []
+def camera_that_dies(face_video: Path, tmp_path: Path, statuses: list[str], calls: list[int]) -> FrameSource:
+    """Camera 7: its first open plays ``face_video``, then it is gone for good (``calls``
+    counts the opens)."""
 
     def factory(spec: SourceSpec) -> cv2.VideoCapture:
-        calls.append(1)  # the first open works, then the "camera" is gone for good
+        calls.append(1)
         return cv2.VideoCapture(str(face_video) if len(calls) == 1 else str(tmp_path / "gone.avi"))
 
-    source = open_source(SourceSpec("camera", 7), capture_factory=factory, reconnect_timeout_s=0.2,
-                         max_reconnects=2, on_status=statuses.append)
+    return open_source(SourceSpec("camera", 7), capture_factory=factory, reconnect_timeout_s=0.2,
+                       max_reconnects=2, on_status=statuses.append)
+
+
+def test_live_source_that_never_comes_back_raises(face_video: Path, tmp_path: Path) -> None:
+    statuses: list[str] = []
+    calls: list[int] = []
+    source = camera_that_dies(face_video, tmp_path, statuses, calls)
     frames: list[Frame] = []
     with pytest.raises(CameraError, match="camera 7 stopped delivering frames and could not be reopened"):
         for frame in source:
@@ -413,15 +419,9 @@ def test_latest_of_a_live_source_is_its_newest_frame(face_video: Path) -> None:
 
 def test_a_live_source_polled_with_short_timeouts_reconnects_and_gives_up_as_iteration_does(
         face_video: Path, tmp_path: Path) -> None:
-    calls: list[int] = []
     statuses: list[str] = []
-
-    def factory(spec: SourceSpec) -> cv2.VideoCapture:
-        calls.append(1)  # the first open works, then the "camera" is gone for good
-        return cv2.VideoCapture(str(face_video) if len(calls) == 1 else str(tmp_path / "gone.avi"))
-
-    source = open_source(SourceSpec("camera", 7), capture_factory=factory, reconnect_timeout_s=0.2,
-                         max_reconnects=2, on_status=statuses.append)
+    calls: list[int] = []
+    source = camera_that_dies(face_video, tmp_path, statuses, calls)
     frames: list[Frame] = []
     end = time.monotonic() + 30
     with pytest.raises(CameraError, match="camera 7 stopped delivering frames and could not be reopened"):
