@@ -1,0 +1,99 @@
+"""Work on a gallery database as a whole, written once for ``faceapp db init | copy | migrate``:
+set up a shared PostgreSQL gallery and its two roles, copy a gallery between any two stores
+(SQLite to PostgreSQL and back, or file to file) and check that everything arrived, and
+upgrade a store's schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import StoreError
+from ..storage import TRANSFER_COLUMNS, GalleryStore, create_roles, display_target, is_postgres_url, open_store
+
+DEFAULT_ADMIN_ROLE = "faceapp_admin"
+DEFAULT_STATION_ROLE = "faceapp_station"
+COPY_PAGE_ROWS = 500  # rows a page: a page of templates with their crops is a few MB at most
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """What ``db init`` made: the gallery's schema version, and on a server its two roles."""
+
+    location: str
+    schema_version: int
+    server: bool
+    admin_role: str | None = None
+    station_role: str | None = None
+    new_roles: tuple[str, ...] = ()
+
+
+def init_database(target: str | Path, admin_role: str = DEFAULT_ADMIN_ROLE, station_role: str = DEFAULT_STATION_ROLE,
+                  passwords: Mapping[str, str] | None = None) -> InitReport:
+    """Make the gallery at ``target`` (or bring it up to date) and, on a PostgreSQL server,
+    the administrator and station roles with their privileges; ``passwords`` maps a role to
+    the password to set. A SQLite file has no roles: it is only made."""
+    with open_store(target, create=True) as store:
+        version = store.schema_versions[1]
+        location = str(store.path)
+    if not is_postgres_url(target):
+        return InitReport(location, version, server=False)
+    made = create_roles(str(target), admin_role, station_role, dict(passwords or {}))
+    return InitReport(location, version, True, admin_role, station_role, tuple(made))
+
+
+@dataclass(frozen=True)
+class MigrateReport:
+    location: str
+    before: int
+    after: int
+
+
+def migrate_database(target: str | Path) -> MigrateReport:
+    """Bring the schema of an existing gallery up to this faceapp's; says from which version."""
+    with open_store(target, create=False) as store:
+        before, after = store.schema_versions
+        return MigrateReport(str(store.path), before, after)
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    source: str
+    destination: str
+    counts: dict[str, int]  # rows per table, the same in both
+
+
+def export_pages(store: GalleryStore, page_rows: int = COPY_PAGE_ROWS,
+                 progress: Callable[[str, int], None] | None = None) -> Iterator[tuple[str, list[tuple]]]:
+    """Every row of ``store``, people first, then templates and events, a page at a time (so a
+    gallery of a million templates and their crops never sits in memory whole)."""
+    for table in TRANSFER_COLUMNS:
+        after, done = 0, 0
+        while rows := store.export_rows(table, after, page_rows):
+            yield table, rows
+            after = rows[-1][0]
+            done += len(rows)
+            if progress is not None:
+                progress(table, done)
+
+
+def copy_database(source: str | Path, destination: str | Path, page_rows: int = COPY_PAGE_ROWS,
+                  progress: Callable[[str, int], None] | None = None) -> CopyReport:
+    """Copy people, templates (with their crops) and events from ``source`` into ``destination``,
+    which must hold no gallery yet (a new file, or an empty database), in one transaction;
+    then check that each table holds as many rows as the source. Ids are kept, so events keep
+    pointing at their people."""
+    if display_target(source) == display_target(destination):
+        raise StoreError(f"{display_target(source)}: the source and the destination are the same database")
+    with open_store(source, create=False) as src, open_store(destination, create=True) as dst:
+        expected = src.counts()
+        written = dst.import_rows(export_pages(src, page_rows, progress))
+        found = dst.counts()
+        if written != expected or found != expected:
+            raise StoreError(
+                f"{dst.path}: the copy is incomplete: the source held {expected}, {found} arrived. Was something "
+                "writing to the source meanwhile? Stop the stations, empty the destination and copy again"
+            )
+        return CopyReport(str(src.path), str(dst.path), expected)
