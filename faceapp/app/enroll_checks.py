@@ -1,0 +1,93 @@
+"""The checks a face passes before it becomes a template: good enough to judge, like the
+person's other faces, and not already someone else's (the look-alike warning). A poor or
+foreign template weakens every later match of the person, so it is refused, with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import FaceAppError
+from ..match import Gallery, identify_many
+from ..names import name_key
+from ..types import Match
+
+if TYPE_CHECKING:  # annotations only: enrollment imports this module
+    from .enrollment import Shot
+
+
+class RefusedShotsError(FaceAppError):
+    """Shots too poor to store, or unlike the person's other shots: nothing was stored."""
+
+
+def poor_face_message(where: str, problems: Sequence[str]) -> str:
+    return (f"{where}: the face is {' and '.join(problems)}, too poor to enroll "
+            "(a poor template weakens every later match)")
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    """Shots of the person being enrolled that already match someone else who is enrolled."""
+
+    name: str
+    person_id: int
+    shots: tuple[int, ...]  # 1-based numbers of the shots that match
+    sources: tuple[str | None, ...]
+    distance: float  # the closest of them
+
+
+def lookalikes(shots: Sequence[Shot], gallery: Gallery | None, threshold: float, name: str) -> list[Lookalike]:
+    """Other enrolled people whom these shots match under ``threshold`` (a wrong name typed, or
+    the same person enrolled twice), in order of first match."""
+    if gallery is None or not len(gallery) or not shots:
+        return []
+    matches = identify_many(np.stack([s.encoding for s in shots]), gallery, threshold)
+    found: dict[int, list[tuple[int, Match, str | None]]] = {}
+    for number, (match, shot) in enumerate(zip(matches, shots), 1):
+        if match.accepted and match.person_id is not None and name_key(match.name or "") != name_key(name):
+            found.setdefault(int(match.person_id), []).append((number, match, shot.source))
+    return [
+        Lookalike(str(hits[0][1].name), pid, tuple(n for n, _, _ in hits), tuple(s for _, _, s in hits),
+                  min(m.distance for _, m, _ in hits))
+        for pid, hits in found.items()
+    ]
+
+
+def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
+                 threshold: float | None = None) -> tuple[list[Shot], list[str]]:
+    """The shots fit to store, and a message for each one that is not: a face too poor to judge
+    (``Shot.problems``), or, with ``threshold``, a face unlike the person's other faces (these
+    shots and their ``existing`` templates): farther than the 1:1 ``threshold`` from the mean of
+    the others, so it would not even be verified as them. The worst such shot goes first and the
+    rest are measured again without it; two faces with nothing else to go by that disagree are
+    both refused, as there is no telling which is right."""
+    refused = [poor_face_message(s.label(n), s.problems) for n, s in enumerate(shots, 1) if s.problems]
+    kept = [(n, s) for n, s in enumerate(shots, 1) if not s.problems]
+    if threshold is None or not kept:
+        return [s for _, s in kept], refused
+    others = np.zeros((0, kept[0][1].encoding.shape[0]), np.float32) if existing is None else np.asarray(existing)
+    while True:
+        faces = np.concatenate([np.stack([s.encoding for _, s in kept]), others])
+        if len(faces) < 2:
+            break
+        total = faces.sum(axis=0)
+        distances = []
+        for i, (_, shot) in enumerate(kept):
+            rest = total - faces[i]
+            distances.append(float(np.linalg.norm(shot.encoding - rest / max(np.linalg.norm(rest), 1e-12))))
+        worst = int(np.argmax(distances))
+        if distances[worst] <= threshold:
+            break
+        if len(faces) == 2:
+            refused += [f"{s.label(n)}: the two faces do not look like one person (distance {distances[0]:.3f} > "
+                        f"{threshold:.3f}); neither is enrolled" for n, s in kept]
+            kept = []
+            break
+        number, shot = kept.pop(worst)
+        refused.append(f"{shot.label(number)}: does not look like the person's other faces (distance "
+                       f"{distances[worst]:.3f} to their mean > {threshold:.3f}), not enrolled: someone else, "
+                       "or a poor photo?")
+    return [s for _, s in kept], refused
