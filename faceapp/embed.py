@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,11 @@ class ModelCard:
     onnx_path: Path | None = None  # the same network for ONNX Runtime, where the card lists one
     onnx_sha256: str | None = None
     mirror_average: bool = False  # encode each face and its mirror image, and average
+    # Open-set (1:N) levels, where the card has them: FPIR level ("0.01", ...) -> gallery size ->
+    # distance (faceapp.decide), the default level and the best-to-runner-up margin it asks for.
+    fpir_thresholds: dict[str, dict[int, float]] = field(default_factory=dict)
+    default_fpir: str | None = None
+    min_margin: float = 0.0
 
     @property
     def default_threshold(self) -> float:
@@ -74,9 +79,23 @@ def read_card(card_path: str | Path) -> ModelCard:
             onnx_path=card_path.parent / raw["onnx"]["file"] if raw.get("onnx") else None,
             onnx_sha256=str(raw["onnx"]["sha256"]) if raw.get("onnx") else None,
             mirror_average=bool(raw["embedding"].get("mirror_average", False)),
+            **_open_set_fields(raw["thresholds"].get("open_set")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card {card_path} lacks a required field ({exc})") from None
+
+
+def _open_set_fields(open_set: dict | None) -> dict:
+    """The card's open-set levels as ModelCard fields; a card without them (made before they
+    existed) gives none, and identification then uses the 1:1 threshold alone."""
+    if not open_set:
+        return {}
+    levels = {str(level): {int(size): float(t) for size, t in by_size.items()}
+              for level, by_size in open_set["by_fpir"].items()}
+    default = str(open_set["default_fpir"])
+    if default not in levels:
+        raise ValueError(f"default_fpir {default} is not one of its levels")
+    return {"fpir_thresholds": levels, "default_fpir": default, "min_margin": float(open_set.get("min_margin", 0.0))}
 
 
 def with_mirrors(crops: np.ndarray) -> np.ndarray:

@@ -37,3 +37,9 @@ class StoreError(FaceAppError):
 
 class UnknownPersonError(StoreError):
     """A name that is not enrolled."""
+
+
+class GalleryOfflineError(StoreError):
+    """The server holding a shared gallery cannot be reached just now (it stopped, the network
+    went): a station keeps matching against the gallery it holds and keeps its events until
+    the server is back."""

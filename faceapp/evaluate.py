@@ -126,7 +126,8 @@ def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
 def threshold_at_far(impostor_distances: np.ndarray, far: float) -> float:
     """The largest threshold whose false-accept rate on these impostor pairs is <= far."""
     ordered = np.sort(np.asarray(impostor_distances, float))
-    allowed = int(np.floor(far * len(ordered)))  # impostors we may accept
+    # Impostors we may accept; the epsilon keeps e.g. 0.29 * 100 (28.999999999999996) at 29.
+    allowed = int(np.floor(far * len(ordered) + 1e-9))
     if allowed >= len(ordered):
         return float(ordered[-1])
     return float(ordered[allowed]) - 1e-6  # just below the first impostor we must reject
@@ -187,16 +188,56 @@ def evaluate_pairs(
 LFW_FALLBACK_FRACTION = 0.6
 
 
+# The width of YuNet's face box on an aligned 112x112 crop: the app's template puts every face
+# the same size, so a centre-cropped image's face width follows from the crop's share of it.
+FACE_WIDTH_IN_CROP = 77.0
+
+
+def shrink_and_enlarge(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image shrunk by ``scale`` (area averaging, as a sensor integrates light) and enlarged
+    back to its size (bilinear): the detail a camera with fewer pixels on the face records."""
+    import cv2
+
+    if scale >= 1:
+        return image
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def photo_crop(image: np.ndarray, detector, fallback_fraction: float = LFW_FALLBACK_FRACTION,
+               degrade_to: float | None = None) -> tuple[np.ndarray, bool]:
+    """The aligned crop of a photo's central face, as the app takes it from a photo, and whether
+    a face was found (if not: a centre crop, which callers count and still score).
+
+    ``degrade_to`` (pixels) first makes the photo low-resolution, as if the face had been
+    ``degrade_to`` pixels wide (YuNet's box) on the sensor: the image is shrunk by that factor
+    and enlarged back, then detected and aligned again like any photo. Faces already that small
+    are left alone. Without a face to measure, the face is taken as the centre crop would place it.
+    """
+    from .align import align_face, center_crop_face
+    from .detect import detect_in_crop, pick_central
+
+    face = pick_central(detect_in_crop(detector, image), image.shape)
+    if degrade_to is not None:
+        width = face.box[2] if face is not None else fallback_fraction * min(image.shape[:2]) * FACE_WIDTH_IN_CROP / 112
+        image = shrink_and_enlarge(image, degrade_to / width)
+        face = pick_central(detect_in_crop(detector, image), image.shape)
+    if face is None:
+        return center_crop_face(image, fallback_fraction), False
+    return align_face(image, face.landmarks), True
+
+
 def prepare_pair_images(
-    pairs: Sequence[Pair], images_dir: str | Path, detector, fallback_fraction: float = LFW_FALLBACK_FRACTION
+    pairs: Sequence[Pair], images_dir: str | Path, detector, fallback_fraction: float = LFW_FALLBACK_FRACTION,
+    degrade_to: float | None = None,
 ) -> tuple[dict[tuple[str, int], np.ndarray], list[str]]:
     """Aligned crops of every image the pairs name, and the images where no face was found.
 
     Those images are centre-cropped and still scored: a detection failure costs accuracy
     honestly instead of quietly shrinking the test set. A missing image file is an error.
+    ``degrade_to``: see :func:`photo_crop`.
     """
-    from .align import align_face, center_crop_face
-    from .detect import detect_in_crop, pick_central
     from .images import load_image
 
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
@@ -204,11 +245,7 @@ def prepare_pair_images(
     failures: list[str] = []
     for key in keys:
         path = lfw_image_path(Path(images_dir), *key)
-        image = load_image(path)
-        face = pick_central(detect_in_crop(detector, image), image.shape)  # as the app does for photos
-        if face is None:
+        crops[key], found = photo_crop(load_image(path), detector, fallback_fraction, degrade_to)
+        if not found:
             failures.append(str(path))
-            crops[key] = center_crop_face(image, fallback_fraction)
-        else:
-            crops[key] = align_face(image, face.landmarks)
     return crops, failures

@@ -2,20 +2,23 @@
 
 Pure numpy. Encodings are L2-normalised float32 rows, so the Euclidean distance follows
 from one dot product: ``|q - g|^2 = 2 - 2 q.g``. The nearest template is therefore the one
-with the largest dot product, and only the winner's distance needs a square root; that
-keeps a query against 100,000 templates to one matrix-vector product.
+with the largest dot product, and only the winner's distance needs a square root. A small
+gallery is one matrix-vector product; a large one is first scored through an int8 copy, and
+only the rows that can still win are scored again in float32 (``faceapp.shortlist``): the
+answer is the float32 one either way.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
 from .errors import UnknownPersonError
+from .shortlist import MIN_ROWS, Int8Shortlist
 from .types import Match
 
 # How far a row's norm may drift from 1 and still count as an L2-normalised encoding.
@@ -32,9 +35,10 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 
 def _row_norms(rows: np.ndarray) -> np.ndarray:
-    """Each row's L2 norm, in float64 (inf, not a warning, for garbage that overflows)."""
+    """Each row's L2 norm (inf, not a warning, for garbage that overflows), summed in the rows'
+    own precision: float32 is far inside UNIT_TOLERANCE, and needs no float64 copy of a gallery."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+        return np.sqrt(np.einsum("ij,ij->i", rows, rows).astype(np.float64))
 
 
 def unit_row_mask(rows: np.ndarray) -> np.ndarray:
@@ -46,9 +50,10 @@ def unit_row_mask(rows: np.ndarray) -> np.ndarray:
 def _check_unit_rows(rows: np.ndarray, what: str) -> None:
     if rows.size == 0:
         return
-    if not np.isfinite(rows).all():
-        raise ValueError(f"{what} contain NaN or infinite values")
     norms = _row_norms(rows)
+    # A finite norm means finite values, so the element-wise check runs only when one is not.
+    if not np.isfinite(norms).all() and not np.isfinite(rows).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
     worst = float(np.max(np.abs(norms - 1.0)))
     if worst > UNIT_TOLERANCE:
         raise ValueError(
@@ -65,13 +70,15 @@ class Gallery:
     each row is, ``names`` maps person id -> name and ``model_id`` names the encoder that
     made the rows (encodings of different models are not comparable). The arrays are
     converted to contiguous float32/int64 once here and exposed read-only, so matching
-    never copies the gallery.
+    never copies the gallery. From ``MIN_ROWS`` rows on, an int8 copy (a quarter of the
+    float32 bytes) is made here too, once, for the first pass of every 1:N search.
     """
 
     encodings: np.ndarray
     person_ids: np.ndarray
     names: Mapping[int, str]
     model_id: str
+    _shortlist: Int8Shortlist | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         enc = np.asarray(self.encodings)
@@ -97,12 +104,15 @@ class Gallery:
             raise ValueError("a gallery needs the model_id of the encoder that made it")
         _check_unit_rows(enc, "gallery encodings")
         names = MappingProxyType({int(k): str(v) for k, v in self.names.items()})
-        missing = set(np.unique(ids).tolist()) - set(names)
+        # One id per run of equal ids: every id, without sorting a million (stores group them).
+        runs = ids[np.r_[True, ids[1:] != ids[:-1]]] if ids.size else ids
+        missing = set(runs.tolist()) - set(names)
         if missing:
             raise ValueError(f"gallery names lack person ids {sorted(missing)[:5]}")
         object.__setattr__(self, "encodings", _readonly(enc))
         object.__setattr__(self, "person_ids", _readonly(ids))
         object.__setattr__(self, "names", names)
+        object.__setattr__(self, "_shortlist", Int8Shortlist(enc) if enc.shape[0] >= MIN_ROWS else None)
 
     @classmethod
     def empty(cls, dim: int, model_id: str) -> Gallery:
@@ -124,6 +134,12 @@ class Gallery:
 
     def __len__(self) -> int:
         return int(self.encodings.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the gallery's arrays hold in memory: float32 rows, person ids, the int8 copy."""
+        extra = self._shortlist.nbytes if self._shortlist is not None else 0
+        return int(self.encodings.nbytes + self.person_ids.nbytes + extra)
 
     def for_person(self, person_id: int) -> np.ndarray:
         """The (K, D) templates of one person; K is 0 when they have none in this gallery."""
@@ -214,6 +230,15 @@ def verify(query: np.ndarray, gallery: Gallery, person_id: int, threshold: float
     return Match(name=gallery.names[pid], distance=distance, accepted=distance <= t, person_id=pid)
 
 
+def _best_rows(q: np.ndarray, gallery: Gallery) -> np.ndarray:
+    """The nearest template's row for each (Q, D) query: the argmax of a float32 scan."""
+    if gallery._shortlist is not None:
+        return gallery._shortlist.search(gallery.encodings, q)[0]
+    if q.shape[0] == 1:  # one matrix-vector product
+        return np.array([np.argmax(gallery.encodings @ q[0])])
+    return np.argmax(q @ gallery.encodings.T, axis=1)
+
+
 def _decide(gallery: Gallery, index: int, query: np.ndarray, threshold: float) -> Match:
     distance = _distance(gallery.encodings[index], query)
     if distance <= threshold:
@@ -232,9 +257,7 @@ def identify(query: np.ndarray, gallery: Gallery, threshold: float) -> Match:
     q = _one_query(query, gallery.dim)
     if len(gallery) == 0:
         return Match(name=None, distance=math.inf, accepted=False)
-    dots = gallery.encodings @ q
-    best = int(np.argmax(dots))
-    return _decide(gallery, best, q, t)
+    return _decide(gallery, int(_best_rows(q[None, :], gallery)[0]), q, t)
 
 
 def identify_many(queries: np.ndarray, gallery: Gallery, threshold: float) -> list[Match]:
@@ -245,6 +268,39 @@ def identify_many(queries: np.ndarray, gallery: Gallery, threshold: float) -> li
         return [Match(name=None, distance=math.inf, accepted=False) for _ in range(q.shape[0])]
     if q.shape[0] == 0:
         return []
-    dots = q @ gallery.encodings.T
-    best = np.argmax(dots, axis=1)
-    return [_decide(gallery, int(b), q[i], t) for i, b in enumerate(best)]
+    return [_decide(gallery, int(b), q[i], t) for i, b in enumerate(_best_rows(q, gallery))]
+
+
+def best_two_people(queries: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each of (Q, D) ``queries``: the nearest template's row and distance, and the row and
+    distance of the nearest template of any *other* person (the runner-up, for the open-set
+    margin in ``faceapp.decide``). A gallery of one person has no runner-up: its row is -1 and
+    its distance inf. An empty gallery gives -1 and inf for both.
+
+    Distances are the float64 ones :func:`identify` reports, so both agree for the same pair.
+    """
+    q, _ = _as_queries(queries, gallery.dim)
+    count = q.shape[0]
+    best_row = np.full(count, -1, np.int64)
+    second_row = np.full(count, -1, np.int64)
+    best_d = np.full(count, np.inf)
+    second_d = np.full(count, np.inf)
+    if len(gallery) == 0 or count == 0:
+        return best_row, best_d, second_row, second_d
+    if gallery._shortlist is not None:
+        best_row[:], second_row[:] = gallery._shortlist.search(gallery.encodings, q, gallery.person_ids)
+        has_other = second_row >= 0
+    else:
+        dots = q @ gallery.encodings.T
+        best_row[:] = np.argmax(dots, axis=1)
+        owners = gallery.person_ids[best_row]
+        # The runner-up is the best row once every template of the winner is ruled out.
+        others = np.where(gallery.person_ids[None, :] == owners[:, None], -np.inf, dots)
+        candidate = np.argmax(others, axis=1)
+        has_other = np.isfinite(others[np.arange(count), candidate])
+        second_row[has_other] = candidate[has_other]
+    for i in range(count):
+        best_d[i] = _distance(gallery.encodings[best_row[i]], q[i])
+        if has_other[i]:
+            second_d[i] = _distance(gallery.encodings[second_row[i]], q[i])
+    return best_row, best_d, second_row, second_d

@@ -308,3 +308,30 @@ def lfw_crops(lfw_dir: Path, yunet_detector) -> np.ndarray:
         image = load_image(lfw_dir / name / f"{name}_{number:04d}.jpg")
         crops.append(align_face(image, yunet_detector.detect(image)[0].landmarks))
     return np.stack(crops)
+
+
+@pytest.fixture(scope="session")
+def shipped_pipeline(yunet_detector, shipped_model_card: Path):
+    """The app's own pipeline: the shipped YuNet and encoder on the CPU (session-wide)."""
+    from faceapp.embed import load_encoder
+    from faceapp.pipeline import Pipeline
+
+    return Pipeline(yunet_detector, load_encoder(shipped_model_card, device="cpu"))
+
+
+def moving_face_video(path: Path, photo: Path, frames: int = 20, step: int = 12, covered: tuple[int, ...] = (),
+                      size: tuple[int, int] = (640, 480)) -> Path:
+    """A real face walking across a frame: ``photo`` pasted ``step`` pixels further right in each
+    of ``frames`` frames, on grey, with a flat grey hand over the whole face in the ``covered``
+    frames (so the detector loses it there). Written as an MJPG .avi like ``write_video``."""
+    face = load_image(photo)
+    h, w = face.shape[:2]
+    images = []
+    for index in range(frames):
+        canvas = np.full((size[1], size[0], 3), 110, np.uint8)
+        x, y = 20 + index * step, (size[1] - h) // 2
+        canvas[y : y + h, x : x + w] = face
+        if index in covered:
+            canvas[y : y + h, x : x + w] = 90
+        images.append(canvas)
+    return write_video(path, images, fps=10, size=size)

@@ -58,11 +58,18 @@ def count_faces(library, path: Path) -> int:
     return len(library.find_faces(load_image(path), still=True))
 
 
+def enrollable(library, path: Path) -> bool:
+    """One face, good enough to enroll (``faceapp.decide.JudgeLimits``): the doorway faces are not."""
+    from faceapp.decide import JudgeLimits
+
+    return count_faces(library, path) == 1 and not JudgeLimits().problems(library.encode_one(load_image(path)).quality)
+
+
 @dataclass(frozen=True)
 class ImportPerson:
     name: str
     photos: tuple[Path, ...]  # all of the folder's photos
-    usable: int  # how many show exactly one face
+    usable: int  # how many show exactly one face good enough to enroll
 
 
 E_IMPORT_FOLDERS = 5  # E's photos split into this many folders; each doorway person is one more
@@ -76,9 +83,9 @@ def import_people(repo_faces: RepoFaces, library) -> list[ImportPerson]:
     and the last), then Doorway_1 ... Doorway_3. Sorted as import takes them."""
     folders = {f"Person_E_{i + 1}": repo_faces.e[i::E_IMPORT_FOLDERS] for i in range(E_IMPORT_FOLDERS)}
     folders |= {lfw_name(name): photos for name, photos in repo_faces.others.items()}
-    people = [ImportPerson(name, tuple(photos), sum(count_faces(library, p) == 1 for p in photos))
+    people = [ImportPerson(name, tuple(photos), sum(enrollable(library, p) for p in photos))
               for name, photos in sorted(folders.items())]
-    assert len(people) == 8 and all(len(p.photos) >= 3 and p.usable >= 2 for p in people)
+    assert len(people) == 8 and all(len(p.photos) >= 3 and (p.usable >= 2 or "Doorway" in p.name) for p in people)
     return people
 
 
@@ -337,7 +344,7 @@ def test_options_may_come_between_positionals(cli, db: Path, enrolled: Cast, tmp
     two = np.hstack([load_image(enrolled.enroll[0]), load_image(enrolled.stranger)])
     group = tmp_path / "two.png"
     assert cv2.imwrite(str(group), cv2.cvtColor(two, cv2.COLOR_RGB2BGR))
-    result = cli("enroll", "Somebody New", enrolled.stranger, "--largest", group)  # nargs="*" split by an option
+    result = cli("enroll", "Somebody New", enrolled.probe, "--largest", group)  # nargs="*" split by an option
     assert result.code == 0, result.err
     assert "2 templates" in result.out
 
@@ -676,7 +683,7 @@ def test_verify_from_a_camera_rejects_a_stranger_and_frames_that_never_agree(cli
 
 def test_import_enrolls_each_subfolder_and_a_rerun_skips_them(cli, db: Path, import_people: list[ImportPerson], tmp_path: Path) -> None:
     root = tmp_path / "people"
-    chosen = import_people[:3]
+    chosen = [p for p in import_people if p.usable][:3]
     for person in chosen:
         (root / person.name).mkdir(parents=True)
         for photo in person.photos:
@@ -708,7 +715,7 @@ def test_import_says_which_images_it_left_out_and_can_read_underscores_as_spaces
     cli, db: Path, import_people: list[ImportPerson], tmp_path: Path
 ) -> None:
     root = tmp_path / "class"
-    person = import_people[0]  # a folder name with an underscore, e.g. Doorway_1
+    person = next(p for p in import_people if p.usable)  # a folder name with an underscore, e.g. Person_E_1
     (root / person.name).mkdir(parents=True)
     for photo in person.photos:
         shutil.copy(photo, root / person.name / photo.name)
@@ -734,7 +741,7 @@ def test_a_killed_import_leaves_only_whole_people_and_a_rerun_completes_it(
         (root / person.name).mkdir(parents=True)
         for photo in person.photos:
             shutil.copy(photo, root / person.name / photo.name)
-    expected = {p.name: p.usable for p in import_people[:8]}
+    expected = {p.name: p.usable for p in import_people[:8] if p.usable}  # the doorway faces are too poor to enroll
 
     env = {**os.environ, "FACEAPP_DETECTOR_MODEL": str(yunet_model_path), "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "faceapp", "--db", str(db), "--model", str(shipped_model_card), "import", str(root)]

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from faceapp.errors import UnknownPersonError
-from faceapp.match import Gallery, distances, identify, identify_many, verify
+from faceapp.match import Gallery, best_two_people, distances, identify, identify_many, verify
+from faceapp.shortlist import MIN_ROWS, QUERY_BLOCK, Int8Shortlist
+from faceapp.types import Match
 
 DIM = 128
 
@@ -199,3 +201,133 @@ def test_large_gallery_agrees_with_brute_force(rng: np.random.Generator) -> None
         assert m.distance == pytest.approx(best_d, abs=1e-4)
         # The full vectorised distance row says the same.
         assert int(np.argmin(distances(probe, g.encodings))) == pick
+
+
+# -- large galleries: the int8 first pass and its exact float32 re-rank ------------------------
+#
+# From shortlist.MIN_ROWS templates on, a Gallery keeps an int8 copy; 1:N searches score it first
+# and re-rank in float32 only the rows that can still win. The answer must be exactly the one a
+# float32 scan over every row gives, on realistic data and on the near-ties int8 cannot separate.
+
+LARGE = MIN_ROWS + 4_096  # just past the size where the int8 first pass starts
+
+
+def float32_answer(queries: np.ndarray, gallery: Gallery, threshold: float) -> list[Match]:
+    """What identify() answered before the int8 pass existed: argmax of one float32 product."""
+    best = np.argmax(queries @ gallery.encodings.T, axis=1)
+    out = []
+    for q, row in zip(queries, best):
+        d = math.sqrt(max(0.0, 2.0 - 2.0 * float(np.dot(gallery.encodings[row].astype(np.float64), q.astype(np.float64)))))
+        pid = int(gallery.person_ids[row])
+        out.append(Match(gallery.names[pid], d, True, pid) if d <= threshold else Match(None, d, False, None))
+    return out
+
+
+def float32_best_two(queries: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the nearest template and of the nearest template of anyone else, by float32 scan."""
+    dots = queries @ gallery.encodings.T
+    best = np.argmax(dots, axis=1)
+    others = np.where(gallery.person_ids[None, :] == gallery.person_ids[best][:, None], -np.inf, dots)
+    return best, np.argmax(others, axis=1)
+
+
+def assert_float32_answers(queries: np.ndarray, gallery: Gallery, threshold: float) -> None:
+    assert gallery.nbytes > gallery.encodings.nbytes + gallery.person_ids.nbytes, "no int8 copy: the fast path is not tested"
+    for start in range(0, len(queries), 64):  # the brute force's (Q, M) matrices stay small
+        block = queries[start : start + 64]
+        expected = float32_answer(block, gallery, threshold)
+        assert identify_many(block, gallery, threshold) == expected
+        assert [identify(q, gallery, threshold) for q in block[:8]] == expected[:8]
+        best, _, second, _ = best_two_people(block, gallery)
+        expected_best, expected_second = float32_best_two(block, gallery)
+        assert best.tolist() == expected_best.tolist() and second.tolist() == expected_second.tolist()
+
+
+def clustered_gallery(rng: np.random.Generator, rows: int, per_person: int = 5,
+                      spread: float = 0.5) -> tuple[Gallery, np.ndarray]:
+    """People as random centres, each with templates ``spread`` from it (a real person's
+    templates lie about that far apart); returns the gallery and the centres."""
+    people = rows // per_person
+    centres = random_units(rng, people)
+    noise = rng.standard_normal((people * per_person, DIM)).astype(np.float32)
+    templates = unit(np.repeat(centres, per_person, axis=0) + noise * (spread / math.sqrt(DIM)))
+    ids = np.repeat(np.arange(people, dtype=np.int64), per_person) * 3 + 7  # ids need not be 0..N
+    return Gallery(templates, ids, {int(p): f"person {p}" for p in np.unique(ids)}, "m"), centres
+
+
+def test_a_large_gallery_gives_the_float32_answer_for_known_people_and_strangers(rng: np.random.Generator) -> None:
+    gallery, centres = clustered_gallery(rng, LARGE)
+    known = unit(centres[rng.choice(len(centres), 120)] + rng.standard_normal((120, DIM)) * (0.5 / math.sqrt(DIM)))
+    strangers = random_units(rng, 60)
+    copies = gallery.encodings[rng.choice(len(gallery), 8)]  # distance 0 to a stored template
+    queries = np.concatenate([known, strangers, copies]).astype(np.float32)
+    assert_float32_answers(queries, gallery, threshold=0.8)
+    matches = identify_many(queries, gallery, 0.8)
+    assert sum(m.accepted for m in matches[:120]) > 100 and not any(m.accepted for m in matches[120:180])
+    assert all(m.accepted and m.distance < 1e-3 for m in matches[180:])
+
+
+def test_near_ties_that_int8_cannot_separate_still_get_the_float32_winner(rng: np.random.Generator) -> None:
+    """Each query is all but equidistant from two templates of different people, and leans
+    along their int8 rounding errors so that int8 ranks the pair the wrong way round: only the
+    float32 re-rank of the shortlist gets every one right."""
+    gallery, _ = clustered_gallery(rng, LARGE)
+    a_rows = rng.choice(len(gallery), 200, replace=False)
+    b_rows = (a_rows + 5 * rng.integers(1, 1000, 200)) % len(gallery)  # 5 per person: another person
+    a, b = gallery.encodings[a_rows].astype(np.float64), gallery.encodings[b_rows].astype(np.float64)
+    scale = Int8Shortlist(gallery.encodings).scale
+    a8, b8 = np.rint(a * scale), np.rint(b * scale)
+    lean = unit(a - a8 / scale) - unit(b - b8 / scale)  # int8 underrates a and overrates b along this
+    for axis in (unit(a + b), unit(a - b)):  # ... and lean only across a and b, so float32 still all but ties them
+        lean -= np.einsum("ij,ij->i", lean, axis)[:, None] * axis
+    queries = unit(a * (1 + 1e-4) + b + lean)
+    q8 = np.rint(queries * (127 / np.abs(queries).max(axis=1, keepdims=True)))
+    fooled = np.einsum("ij,ij->i", queries, a) > np.einsum("ij,ij->i", queries, b)  # float32 ranks a first ...
+    fooled &= np.einsum("ij,ij->i", q8, b8) > np.einsum("ij,ij->i", q8, a8)  # ... and int8 b
+    assert fooled.mean() > 0.3, "the queries must fool the int8 pass, or this test proves nothing"
+    assert_float32_answers(queries, gallery, threshold=1.0)
+
+
+def test_the_int8_shortlist_holds_every_row_that_can_win_and_few_others(rng: np.random.Generator) -> None:
+    gallery, centres = clustered_gallery(rng, LARGE)
+    shortlister = Int8Shortlist(gallery.encodings)
+    queries = np.concatenate([unit(centres[:30] + rng.standard_normal((30, DIM)) * 0.05), random_units(rng, 30)])
+    for start in range(0, len(queries), QUERY_BLOCK):
+        block = queries[start : start + QUERY_BLOCK].astype(np.float32)
+        scores = shortlister.score(block)
+        exact = block.astype(np.float64) @ gallery.encodings.T.astype(np.float64)
+        for i, row in enumerate(exact):
+            listed = scores.shortlist(i, scores.best(i))
+            contenders = np.flatnonzero(row >= row.max() - 1e-6)
+            assert np.isin(contenders, listed).all()
+            assert len(listed) < 200, "the window should keep the float32 pass to a handful of rows"
+
+
+def test_a_gallery_states_the_bytes_it_holds(rng: np.random.Generator) -> None:
+    small = Gallery(random_units(rng, 10), np.arange(10), {i: str(i) for i in range(10)}, "m")
+    assert small.nbytes == 10 * DIM * 4 + 10 * 8  # float32 rows and int64 ids, nothing else
+    large, _ = clustered_gallery(rng, LARGE)
+    int8 = len(large) * DIM
+    assert int8 <= large.nbytes - large.encodings.nbytes - large.person_ids.nbytes <= int8 * 1.1
+
+
+def test_real_face_encodings_get_the_float32_answer(teacher_npz) -> None:
+    """dlib's encodings of the training faces (../shared): real people, real look-alikes. Each
+    identity's last face is the query; the gallery is everyone's other faces, replicated with a
+    little noise (as other people) past the size where the int8 pass starts."""
+    data = np.load(teacher_npz)
+    encodings = unit(data["encodings"].astype(np.float32))
+    people = np.unique([p.rsplit("/", 1)[0] for p in data["paths"]], return_inverse=True)[1]
+    last = np.r_[people[1:] != people[:-1], True]  # the paths are grouped by identity
+    rng = np.random.default_rng(7)
+    strangers = np.isin(people, rng.choice(people.max() + 1, 300, replace=False))
+    rows = encodings[~last & ~strangers]
+    ids = people[~last & ~strangers]
+    copies = -(-MIN_ROWS // len(rows))
+    noisy = [unit(rows + rng.standard_normal(rows.shape).astype(np.float32) * 0.01) for _ in range(copies)]
+    all_rows = np.concatenate([rows, *noisy])
+    all_ids = np.concatenate([ids + k * (people.max() + 1) for k in range(copies + 1)])
+    gallery = Gallery(all_rows, all_ids, {int(p): f"id {p}" for p in np.unique(all_ids)}, "dlib")
+    known = np.flatnonzero(last & ~strangers)
+    queries = np.concatenate([encodings[rng.choice(known, 200, replace=False)], encodings[last & strangers][:100]])
+    assert_float32_answers(queries, gallery, threshold=0.6)

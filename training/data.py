@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +87,25 @@ def center_teacher(train: FaceSet, *others: FaceSet) -> np.ndarray:
     return mean
 
 
+def load_unlabelled_faces(data: str, teacher: str | None) -> tuple[FaceSet, dict]:
+    """Faces without identities (``prepare --unlabelled``: a prepared .npz, or a glob of its
+    packed parts, quoted so that it arrives whole) with their teacher encodings, uncentred:
+    from ``teacher`` (.npz), or ``"packed"`` for those packed beside them."""
+    from .prepare import UNLABELLED, load_datasets
+
+    if not teacher:
+        raise ValueError("--unlabelled needs --unlabelled-teacher: those faces can only teach through the teacher")
+    arrays = load_datasets([Path(p) for p in sorted(glob.glob(data))] or [Path(data)])
+    faces = load_faceset(arrays)
+    if (faces.labels != UNLABELLED).any():
+        raise ValueError(f"{data} holds identity labels; prepare unlabelled faces with 'prepare --unlabelled'")
+    if teacher == PACKED_TEACHER:
+        faces, missing = use_packed_teacher(faces, arrays)
+    else:
+        faces, missing = attach_teacher(faces, Path(teacher))
+    return faces, {"unlabelled_images": len(faces), "unlabelled_without_teacher": missing}
+
+
 def split_holdout(faces: FaceSet, holdout_identities: int, prefix: str = "celeba-aligned/", seed: int = 0) -> tuple[FaceSet, FaceSet]:
     """Hold out whole identities (from the dataset with the most identities) for validation
     and threshold calibration; they are never trained on."""
@@ -122,6 +143,26 @@ class PKSampler:
             pool = self.by_label[label]
             parts.append(self.rng.choice(pool, size=self.k, replace=len(pool) < self.k))
         return np.concatenate(parts)
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def restore(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+
+class UnlabelledSampler:
+    """Batches of faces drawn without identities (for the teacher terms only), seeded and
+    resumable like ``PKSampler``."""
+
+    def __init__(self, count: int, batch_size: int, seed: int = 0, rank: int = 0) -> None:
+        if count < 2 or batch_size < 1:
+            raise ValueError(f"need 2+ unlabelled faces and a batch of 1+, got {count} and {batch_size}")
+        self.count, self.batch_size = count, min(batch_size, count)
+        self.rng = np.random.default_rng([seed, rank, 1])
+
+    def batch(self) -> np.ndarray:
+        return self.rng.choice(self.count, size=self.batch_size, replace=False)
 
     def state(self) -> dict:
         return self.rng.bit_generator.state
@@ -185,7 +226,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: int = 6) ->
 
 
 class BatchSource:
-    """Turns a P x K index batch into (augmented images, labels, teacher rows) on ``device``.
+    """Turns a P x K index batch into (augmented images, labels, teacher rows) on ``device``;
+    ``degrade`` (such as ``training.degrade.WebcamDegrader``) then makes some of them webcam-like.
 
     With ``resident`` the crops, labels and teacher rows are copied to the device once (the
     full training set's raw crops fit in a GPU's memory; their size is in README's rebuild
@@ -193,8 +235,9 @@ class BatchSource:
     every step.
     """
 
-    def __init__(self, faces: FaceSet, device: torch.device, resident: bool) -> None:
-        self.device, self.resident = device, resident
+    def __init__(self, faces: FaceSet, device: torch.device, resident: bool,
+                 degrade: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None) -> None:
+        self.device, self.resident, self.degrade = device, resident, degrade
         where = device if resident else "cpu"
         self.crops = torch.from_numpy(faces.crops).to(where) if resident else faces.crops
         self.labels = torch.from_numpy(faces.labels).to(where)
@@ -204,5 +247,7 @@ class BatchSource:
         rows = torch.from_numpy(index).to(self.device if self.resident else "cpu")
         crops = self.crops[rows] if self.resident else self.crops[index]
         images = augment(to_tensor(crops, self.device), generator)
+        if self.degrade is not None:  # the student's input only: the teacher rows are the clean image's
+            images = self.degrade(images, generator)
         teacher = self.teacher[rows].to(self.device) if self.teacher is not None else None
         return images, self.labels[rows].to(self.device), teacher

@@ -44,6 +44,16 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def precision_ran(device: torch.device, amp: bool) -> str:
+    """What a run's arithmetic actually was, for its config and model card: ``--amp`` asks for
+    bf16 autocast, which a CPU without native bf16 runs in float32 instead (``autocast``)."""
+    if not amp:
+        return "float32 (--no-amp)"
+    if device.type == "cpu" and not cpu_has_fast_bf16():
+        return "float32 (bf16 autocast asked for, but this CPU has no native bf16, so it was off)"
+    return f"bf16 autocast on {device.type}"
+
+
 @dataclass
 class Distributed:
     rank: int = 0
@@ -92,20 +102,32 @@ def train_step(
     teacher_distance_weight: float = 0.0,
     classifier: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     classifier_weight: float = 0.0,
+    unlabelled: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> StepResult:
     """One optimisation step: triplet loss on mined triplets (+ the optional teacher terms, and
-    ``classifier(embeddings, labels)``, a classification term such as CosFace)."""
+    ``classifier(embeddings, labels)``, a classification term such as CosFace).
+
+    ``unlabelled`` (images, teacher encodings) are faces without identities: they go through
+    the network in the same batch and count in the teacher terms only (their own cosine to
+    the teacher, and their distances to every face of the batch in the relational term),
+    never in the triplet or classification terms, which need to know who is who.
+    """
     model.train()
+    labelled = len(images)
+    if unlabelled is not None:
+        images = torch.cat([images, unlabelled[0].to(images.dtype)]).contiguous(memory_format=torch.channels_last)
+        teacher = torch.cat([teacher, unlabelled[1]]) if teacher is not None else None
     with autocast(device, amp):
-        embeddings = model(images)
+        every = model(images)
+    embeddings = every[:labelled]
     triplet = triplet_loss(embeddings, labels)
     loss = triplet
     teacher_term = distance_term = torch.zeros(())
     if teacher is not None and teacher_weight > 0:
-        teacher_term = teacher_cosine_loss(embeddings, teacher)
+        teacher_term = teacher_cosine_loss(every, teacher)
         loss = loss + teacher_weight * teacher_term
     if teacher is not None and teacher_distance_weight > 0:
-        distance_term = teacher_distance_loss(embeddings, teacher)
+        distance_term = teacher_distance_loss(every, teacher)
         loss = loss + teacher_distance_weight * distance_term
     classifier_term = torch.zeros(())
     if classifier is not None and classifier_weight > 0:

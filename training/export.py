@@ -182,6 +182,8 @@ def training_stages(run_dir: Path, epoch: int | None) -> list[dict]:
             "teacher_weight": config.get("teacher_weight") if config.get("teacher") else 0.0,
             "teacher_distance_weight": config.get("teacher_distance_weight", 0.0) if config.get("teacher") else 0.0,
             "cosface_weight": config.get("cosface_weight", 0.0),
+            "unlabelled": config.get("unlabelled"), "unlabelled_batch": config.get("unlabelled_batch") if config.get("unlabelled") else 0,
+            "degrade": config.get("degrade", 0.0),
             "miner": config.get("miner"), "margin": config.get("margin"), "lr": config.get("lr"),
             "ema_decay": config.get("ema_decay", 0.0), "history": read_history(run_dir, epoch),
         })
@@ -206,6 +208,7 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
     config_data = json.loads((run_dir / "config.json").read_text())
     data_info, steps = config_data.pop("data_info"), config_data.pop("steps_per_epoch")
     epochs = config_data.pop("epochs_run", None) or config_data["epochs"]  # --fit-minutes chose its own
+    precision = config_data.pop("precision_ran", None)  # runs before it was recorded: what --amp asked for
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config_data.items()})
     if detector_model:
         config.detector_model = detector_model
@@ -275,13 +278,20 @@ def export(run_dir: Path, out_dir: Path, name: str = "faceapp-encoder", checkpoi
                              "term": "cross-entropy over every training identity, scale x (cosine - margin at the true one); "
                                      "head imprinted from class-mean encodings, dropped at export"}
                             if config.cosface_weight else None),
+                "unlabelled_faces": ({"file": config.unlabelled, "per_step": config.unlabelled_batch,
+                                      "terms": "the teacher terms only (cosine and relational), never triplet or CosFace"}
+                                     if config.unlabelled else None),
+                "webcam_degradation": ({"fraction": config.degrade, "face_px": list(config.degrade_face_px),
+                                        "what": "training.degrade.WebcamDegrader on the student's input: light and colour cast, "
+                                                "occlusion, blur, low resolution, sensor noise, JPEG; teacher targets from the clean image"}
+                                       if config.degrade else None),
             },
             "weights_kept": f"exponential moving average, decay {config.ema_decay}" if config.ema_decay else "the trained weights",
             "stages": training_stages(run_dir, state.get("epoch")),
             "optimiser": {"name": "AdamW", "lr": config.lr, "weight_decay": config.weight_decay,
                           "schedule": f"linear warm-up {config.warmup_steps} steps, cosine to 0",
                           "batch": f"P x K = {config.p} x {config.k}", "epochs": epochs, "epochs_completed": history[-1]["epoch"] if history else 0, "steps_per_epoch": steps,
-                          "amp": "bf16 autocast" if config.amp else "fp32"},
+                          "amp": precision or ("bf16 autocast" if config.amp else "fp32")},
             "checkpoint": {"file": checkpoint, "epoch": state.get("epoch")},
             "history": history,
             "never_trained_on": "LFW (any view)",

@@ -7,6 +7,10 @@ crop (when ``--fallback center``) or are skipped; either way they are counted an
 Output (``.npz``): ``crops`` (N, 112, 112, 3) uint8 RGB, ``labels`` (N,) int32,
 ``identities`` (names, indexed by label), ``paths`` (provenance, relative to ``--root``),
 ``method`` (N,) uint8: 0 detected, 1 centre-crop fallback.
+
+``--unlabelled`` reads each dataset as one folder of images without identities (such as
+``utkface-unlabelled/``): every label is ``UNLABELLED`` (-1) and ``identities`` is empty, so
+such faces can only ever teach through the teacher, never through an identity loss.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from faceapp.errors import ImageError
 from faceapp.images import list_images, load_image
 
 DETECTED, FALLBACK = 0, 1
+UNLABELLED = -1  # the label of a face whose identity is unknown (training.data keeps them apart)
 
 
 @dataclass
@@ -109,6 +114,40 @@ def prepare(
     return arrays, report
 
 
+def prepare_unlabelled(folder: Path, root: Path, detector: Detector, fallback: bool = True,
+                       limit: int | None = None, progress: bool = True) -> tuple[dict[str, np.ndarray], PrepareReport]:
+    """Detect and align every image of a folder of faces without identity labels."""
+    crops, paths, methods = [], [], []
+    report = PrepareReport()
+    started = time.monotonic()
+    for number, path in enumerate(list_images(folder)[:limit]):
+        report.images += 1
+        rel = str(path.relative_to(root))
+        try:
+            crop, method = prepare_image(detector, load_image(path), fallback)
+        except ImageError:
+            crop, method = None, FALLBACK
+        if crop is None:
+            report.skipped.append(rel)
+            continue
+        crops.append(crop)
+        paths.append(rel)
+        methods.append(method)
+        report.detected += method == DETECTED
+        report.fallback += method == FALLBACK
+        if progress and number % 2000 == 0:
+            rate = report.images / max(time.monotonic() - started, 1e-6)
+            print(f"  {folder.name}: {number} images, {rate:.0f} images/s", file=sys.stderr, flush=True)
+    arrays = {
+        "crops": np.stack(crops) if crops else np.zeros((0, 112, 112, 3), np.uint8),
+        "labels": np.full(len(crops), UNLABELLED, np.int32),
+        "identities": np.zeros((0,), "<U1"),
+        "paths": np.asarray(paths),
+        "method": np.asarray(methods, np.uint8),
+    }
+    return arrays, report
+
+
 def save_dataset(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write atomically: a killed run never leaves a half-written dataset behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,13 +186,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fallback", action="store_true", help="skip images with no detected face instead of centre-cropping")
     parser.add_argument("--limit-identities", type=int, help="take only the first N identities of each dataset")
     parser.add_argument("--min-images", type=int, default=2, help="drop identities with fewer usable images")
+    parser.add_argument("--unlabelled", action="store_true",
+                        help="each dataset is one folder of faces without identities (teacher terms only, label -1)")
     args = parser.parse_args(argv)
     for dataset in args.datasets:
         if any(part.lower().startswith("lfw") for part in dataset.resolve().parts):
             parser.error(f"{dataset}: LFW is the benchmark and is never prepared for training")
     detector = load_detector(args.detector_model)
     root = args.root or args.datasets[0].resolve().parent
-    arrays, report = prepare([d.resolve() for d in args.datasets], root.resolve(), detector, not args.no_fallback, args.limit_identities, args.min_images)
+    if args.unlabelled:
+        parts = [prepare_unlabelled(d.resolve(), root.resolve(), detector, not args.no_fallback) for d in args.datasets]
+        arrays = {key: np.concatenate([part[key] for part, _ in parts]) for key in parts[0][0]}
+        report = PrepareReport(sum(r.images for _, r in parts), sum(r.detected for _, r in parts),
+                               sum(r.fallback for _, r in parts), [s for _, r in parts for s in r.skipped])
+    else:
+        arrays, report = prepare([d.resolve() for d in args.datasets], root.resolve(), detector, not args.no_fallback,
+                                 args.limit_identities, args.min_images)
     save_dataset(args.out, arrays)
     print(f"{report.summary()}; {len(arrays['identities'])} identities -> {args.out}")
     for rel in report.skipped[:20]:

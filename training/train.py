@@ -12,12 +12,18 @@ writes ``checkpoint.pt`` (running the same command again resumes from it), appen
 ``--fit-minutes M`` times a few steps first and picks the number of epochs that fits M minutes,
 then re-plans from the real first epoch (validation included), so a lent GPU or a CPU session
 is used to its end with the schedule fully annealed.
+
+``--unlabelled FILE`` adds faces without identities (prepared with ``prepare --unlabelled``,
+their teacher encodings from ``--unlabelled-teacher``): ``--unlabelled-batch`` of them join
+every step for the teacher terms only. ``--degrade F`` makes a share F of the student's input
+webcam-like (``training.degrade``) while the teacher's targets stay the clean images'.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import itertools
 import json
 import math
@@ -36,17 +42,21 @@ from .data import (
     BatchSource,
     FaceSet,
     PKSampler,
+    UnlabelledSampler,
     attach_teacher,
     center_teacher,
     load_faceset,
+    load_unlabelled_faces,
     split_holdout,
     use_packed_teacher,
 )
+from .degrade import DegradeConfig, WebcamDegrader
 from .engine import (
     embed_crops,
     holdout_pairs,
     init_distributed,
     kept_weights,
+    precision_ran,
     pair_accuracy,
     resolve_device,
     train_step,
@@ -92,6 +102,11 @@ class TrainConfig:
     cosface_margin: float = 0.25
     cosface_scale: float = 30.0
     val_mirror: bool = True  # validate on mirror-averaged encodings, as export ships them (--no-val-mirror: single pass)
+    unlabelled: str | None = None  # faces without identities (prepare --unlabelled, or a glob of packed parts): teacher terms only
+    unlabelled_teacher: str | None = None  # their teacher .npz, or "packed"
+    unlabelled_batch: int = 64  # unlabelled faces added to every step
+    degrade: float = 0.0  # share of the student's input made webcam-like (training.degrade); 0: off
+    degrade_face_px: tuple[int, ...] = (24, 64)  # the face widths a degraded face is shrunk to
     extra: dict = field(default_factory=dict)
 
 
@@ -141,7 +156,16 @@ def make_ema(model: torch.nn.Module, decay: float):
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def load_training_data(config: TrainConfig) -> tuple[FaceSet, FaceSet, dict]:
+def load_unlabelled(config: TrainConfig) -> tuple[FaceSet | None, dict]:
+    """The run's faces without identities (``training.data.load_unlabelled_faces``), or None."""
+    if not config.unlabelled:
+        return None, {}
+    return load_unlabelled_faces(config.unlabelled, config.unlabelled_teacher)
+
+
+def load_training_data(config: TrainConfig, *also_centred: FaceSet) -> tuple[FaceSet, FaceSet, dict]:
+    """Training and held-out faces; ``also_centred`` sets (the unlabelled faces) get their
+    teacher encodings centred on the same training mean."""
     paths = [config.data] if isinstance(config.data, str) else list(config.data)
     arrays = load_datasets([Path(p) for p in paths])
     faces = load_faceset(arrays)
@@ -157,7 +181,7 @@ def load_training_data(config: TrainConfig) -> tuple[FaceSet, FaceSet, dict]:
         info["images_without_teacher"] = missing
     train, held = split_holdout(faces, config.holdout_identities, seed=config.seed)
     if config.teacher:
-        center_teacher(train, held)
+        center_teacher(train, held, *also_centred)
     info.update(train_images=len(train), train_identities=int(len(np.unique(train.labels))),
                 holdout_images=len(held), holdout_identities=int(len(np.unique(held.labels))))
     return train, held, info
@@ -194,7 +218,8 @@ def validate(model, device, held: FaceSet, held_pairs, lfw, mirror: bool = False
 
 
 def fit_epochs(config: TrainConfig, model: torch.nn.Module, batches: BatchSource, labels: np.ndarray,
-               triplet_loss: TripletLoss, device: torch.device, steps_per_epoch: int, validate_once) -> int:
+               triplet_loss: TripletLoss, device: torch.device, steps_per_epoch: int, validate_once,
+               unlabelled_batches=None) -> int:
     """How many epochs fit ``config.fit_minutes``: a few real steps on a throwaway copy of the
     model are timed (the run's own model, sampler and random streams are untouched), plus
     one validation pass, which every epoch ends with."""
@@ -207,8 +232,9 @@ def fit_epochs(config: TrainConfig, model: torch.nn.Module, batches: BatchSource
     for _ in range(25):
         started = time.perf_counter()
         images, batch_labels, teacher = batches(sampler.batch(), generator)
+        extra = unlabelled_batches(generator) if unlabelled_batches is not None else None
         train_step(probe, images, batch_labels, teacher, triplet_loss, config.teacher_weight, optimizer, device,
-                   config.amp, config.teacher_distance_weight)
+                   config.amp, config.teacher_distance_weight, unlabelled=extra)
         if ema is not None:
             ema.update_parameters(probe)
         if device.type == "cuda":
@@ -267,7 +293,11 @@ def train(config: TrainConfig) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train_set, held, data_info = load_training_data(config)
+    unlabelled_set, unlabelled_info = load_unlabelled(config)
+    if unlabelled_set is not None and not config.teacher:
+        raise ValueError("--unlabelled needs --teacher: the teacher terms are all that unlabelled faces train")
+    train_set, held, data_info = load_training_data(config, *([unlabelled_set] if unlabelled_set is not None else []))
+    data_info.update(unlabelled_info)
     held_pairs = holdout_pairs(held.labels, seed=config.seed)
     lfw = prepare_lfw(config) if dist_info.is_main else None
     if lfw is not None and lfw[2]:
@@ -276,7 +306,18 @@ def train(config: TrainConfig) -> dict:
     model = build_tower(tower_config).to(device).to(memory_format=torch.channels_last)
     steps_per_epoch = config.steps_per_epoch or max(1, len(train_set) // (config.p * config.k * dist_info.world_size))
     triplet_loss = TripletLoss(config.margin, make_miner(config.miner, config.margin), soft=config.soft_margin)
-    batches = BatchSource(train_set, device, resident=device.type == "cuda")
+    degrader = WebcamDegrader(DegradeConfig(fraction=config.degrade, face_px=tuple(map(float, config.degrade_face_px))))
+    degrade = degrader if config.degrade > 0 else None
+    batches = BatchSource(train_set, device, resident=device.type == "cuda", degrade=degrade)
+    unlabelled_source = unlabelled_sampler = None
+    if unlabelled_set is not None:
+        unlabelled_source = BatchSource(unlabelled_set, device, resident=device.type == "cuda", degrade=degrade)
+        unlabelled_sampler = UnlabelledSampler(len(unlabelled_set), config.unlabelled_batch, config.seed, dist_info.rank)
+
+    def unlabelled_batches(generator: torch.Generator, sampler: UnlabelledSampler):
+        """(images, teacher rows) of the next unlabelled faces that ``sampler`` draws."""
+        images, _, teacher = unlabelled_source(sampler.batch(), generator)
+        return images, teacher
     if config.init:
         init_state = torch.load(config.init, map_location=device, weights_only=False)
         model.load_state_dict(kept_weights(init_state))  # a checkpoint.pt with an EMA gives the EMA
@@ -290,7 +331,10 @@ def train(config: TrainConfig) -> dict:
             epochs = state.get("epochs", epochs)  # a fitted run resumes with the schedule it chose
     elif config.fit_minutes:
         epochs = fit_epochs(config, model, batches, train_set.labels, triplet_loss, device, steps_per_epoch,
-                            lambda m: validate(m, device, held, held_pairs, lfw, config.val_mirror))
+                            lambda m: validate(m, device, held, held_pairs, lfw, config.val_mirror),
+                            None if unlabelled_set is None else functools.partial(
+                                unlabelled_batches, sampler=UnlabelledSampler(len(unlabelled_set), config.unlabelled_batch,
+                                                                              config.seed + 7919)))
     plan = SchedulePlan(steps_per_epoch * epochs)
     optimizer, scheduler = build_optimizer(model, config, plan, head)
     sampler = PKSampler(train_set.labels, config.p, config.k, config.seed, dist_info.rank)
@@ -307,6 +351,8 @@ def train(config: TrainConfig) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         sampler.restore(state["sampler"])
+        if unlabelled_sampler is not None and "unlabelled_sampler" in state:
+            unlabelled_sampler.restore(state["unlabelled_sampler"])
         generator.set_state(state["generator"])
         start_epoch, best, trained_seconds = state["epoch"], state["best"], state["trained_seconds"]
         print(f"resumed from {checkpoint_path} at epoch {start_epoch}", flush=True)
@@ -317,7 +363,8 @@ def train(config: TrainConfig) -> dict:
         if head is not None:
             head, classify = make_classifier(config, model, train_set, device, head=torch.nn.parallel.DistributedDataParallel(head, device_ids=ids))
 
-    run_config = {**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch, "epochs_run": epochs}
+    run_config = {**asdict(config), "data_info": data_info, "steps_per_epoch": steps_per_epoch, "epochs_run": epochs,
+                  "precision_ran": precision_ran(device, config.amp)}
     if dist_info.is_main:
         (out / "config.json").write_text(json.dumps(run_config, indent=2))
         print(f"training on {device} ({dist_info.world_size} process(es)): {data_info}, {steps_per_epoch} steps/epoch", flush=True)
@@ -338,8 +385,9 @@ def train(config: TrainConfig) -> dict:
         for step in range(steps_per_epoch):
             index = sampler.batch()
             images, labels, teacher = batches(index, generator)
+            extra = unlabelled_batches(generator, unlabelled_sampler) if unlabelled_sampler is not None else None
             result = train_step(train_model, images, labels, teacher, triplet_loss, config.teacher_weight, optimizer, device,
-                                config.amp, config.teacher_distance_weight, classify, config.cosface_weight)
+                                config.amp, config.teacher_distance_weight, classify, config.cosface_weight, unlabelled=extra)
             scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
@@ -380,6 +428,7 @@ def train(config: TrainConfig) -> dict:
                         sampler=sampler.state(), generator=generator.get_state(), epoch=epoch + 1, best=best,
                         trained_seconds=trained_seconds, tower=tower_config.to_dict(), epochs=epochs,
                         **({"ema": ema.state_dict()} if ema is not None else {}),
+                        **({"unlabelled_sampler": unlabelled_sampler.state()} if unlabelled_sampler is not None else {}),
                         **({"head": head_module(head).state_dict()} if head is not None else {}))
     if dist_info.world_size > 1:
         import torch.distributed as dist

@@ -13,13 +13,25 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import DB_ENV, DETECTOR_ENV, MODEL_ENV, THREADS_ENV, default_data_dir, shipped_model_path
+from ..config import (
+    DB_ENV,
+    DETECTOR_ENV,
+    MODEL_ENV,
+    STATION_ENV,
+    THREADS_ENV,
+    default_data_dir,
+    shipped_model_path,
+)
 from ..errors import FaceAppError, ModelError
+
+DB_KEY_ENV = "FACEAPP_DB_KEY"
+RETENTION_ENV = "FACEAPP_RETENTION_DAYS"
 
 
 class ConfigError(FaceAppError):
@@ -30,7 +42,7 @@ class ConfigError(FaceAppError):
 class AppConfig:
     """Every setting the application layer acts on, resolved once."""
 
-    db: str  # a SQLite file path (later also a server URL)
+    db: str  # a SQLite file path, or a PostgreSQL URL (postgresql://user@host/dbname)
     model_path: Path
     detector_model: Path | None = None  # None: the shipped YuNet
     device: str = "auto"  # "auto" | "cpu" | "cuda"
@@ -44,6 +56,14 @@ class AppConfig:
     threshold: float | None = None  # resolved from the above and the card; None: card unreadable
     thresholds: Mapping[str, float] = field(default_factory=dict)  # the card's FAR level -> distance
     default_level: str | None = None
+    # The open-set (1:N) rule (faceapp.decide): an FPIR level of the card (--fpir; None: the card's
+    # default), the margin over the runner-up (--margin; None: the card's), and what they resolve to.
+    fpir_level: str | None = None
+    min_margin: float | None = None
+    open_set_level: str | None = None  # the level in use; None: the card has none (1:1 threshold only)
+    fpir_table: Mapping[int, float] = field(default_factory=dict)  # gallery size -> distance, of that level
+    fpir_levels: tuple[str, ...] = ()  # the card's levels
+    margin: float = 0.0  # the margin in use
     model_id: str | None = None
     card_error: str | None = None  # why the card could not be read
     # Live behaviour shared by both front ends.
@@ -56,6 +76,14 @@ class AppConfig:
     sighting_interval_s: float = 60.0
     keep_thumbnails: bool = True
     keep_face_crops: bool = True
+    # Which station this is, recorded with every event it logs (--station, $FACEAPP_STATION;
+    # the host name by default), so one shared event log says where each decision was made.
+    station: str | None = None
+    # Privacy: events older than this many days are erased at start and daily (0: kept).
+    retention_days: int = 0
+    # The key of an encrypted database ($FACEAPP_DB_KEY); None: the system keyring's, if any.
+    # Left out of repr so that no log or traceback prints it.
+    db_key: str | None = field(default=None, repr=False)
 
     def require_threshold(self) -> float:
         """The threshold, or the card's error for commands that cannot work without it."""
@@ -67,18 +95,28 @@ class AppConfig:
     def db_path(self) -> Path:
         return Path(self.db).expanduser()
 
+    @property
+    def db_label(self) -> str:
+        """The database as the user may see it: the file, or the server's URL without its password."""
+        from ..storage import display_target
+
+        return display_target(self.db)
+
 
 _FIELDS = {f.name for f in fields(AppConfig)}
-_DERIVED = {"threshold", "thresholds", "default_level", "model_id", "card_error"}
+_DERIVED = {"threshold", "thresholds", "default_level", "model_id", "card_error", "open_set_level", "fpir_table",
+            "fpir_levels", "margin"}
 
 
 def defaults() -> dict[str, Any]:
     """The built-in values (paths are computed when called, never at import)."""
-    return {"db": str(default_data_dir() / "faceapp.db"), "model_path": shipped_model_path()}
+    return {"db": str(default_data_dir() / "faceapp.db"), "model_path": shipped_model_path(),
+            "station": socket.gethostname()}
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """FACEAPP_DB, FACEAPP_MODEL, FACEAPP_DETECTOR_MODEL and FACEAPP_THREADS, where set."""
+    """FACEAPP_DB, FACEAPP_MODEL, FACEAPP_DETECTOR_MODEL, FACEAPP_THREADS, FACEAPP_DB_KEY,
+    FACEAPP_RETENTION_DAYS and FACEAPP_STATION, where set."""
     layer: dict[str, Any] = {}
     if environ.get(DB_ENV):
         layer["db"] = environ[DB_ENV]
@@ -91,6 +129,15 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if not raw.isdigit() or int(raw) < 1:
             raise ConfigError(f"{THREADS_ENV}={raw!r}: must be a whole number of threads, at least 1")
         layer["threads"] = int(raw)
+    if environ.get(STATION_ENV, "").strip():
+        layer["station"] = environ[STATION_ENV].strip()
+    if environ.get(DB_KEY_ENV):
+        layer["db_key"] = environ[DB_KEY_ENV]
+    raw = environ.get(RETENTION_ENV, "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise ConfigError(f"{RETENTION_ENV}={raw!r}: must be a whole number of days (0 keeps events)")
+        layer["retention_days"] = int(raw)
     return layer
 
 
@@ -142,8 +189,32 @@ def with_card(config: AppConfig, lenient_level: bool = False) -> AppConfig:
         level = None
     threshold = resolve_threshold(card.thresholds, card.default_level, config.threshold_override,
                                   level, config.custom_threshold)
+    fpir_level, fpir_table = resolve_fpir(card.fpir_thresholds, card.default_fpir, config.fpir_level,
+                                          lenient_level)
+    margin = card.min_margin if config.min_margin is None else config.min_margin
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ConfigError(f"--margin must be a distance >= 0, got {margin}")
     return replace(config, threshold=threshold, thresholds=dict(card.thresholds), default_level=card.default_level,
-                   model_id=card.model_id, card_error=None)
+                   model_id=card.model_id, card_error=None, open_set_level=fpir_level, fpir_table=fpir_table,
+                   fpir_levels=tuple(sorted(card.fpir_thresholds, key=float, reverse=True)), margin=float(margin))
+
+
+def resolve_fpir(levels: Mapping[str, Mapping[int, float]], default: str | None, wanted: str | None,
+                 lenient: bool = False) -> tuple[str | None, dict[int, float]]:
+    """The FPIR level in use and its gallery-size table: ``wanted`` (--fpir), else the card's default.
+    A card without open-set levels gives none (identification then uses the 1:1 threshold); a
+    level the card lacks is a ConfigError naming those it has (the card's default if ``lenient``)."""
+    if not levels:
+        if wanted is not None and not lenient:
+            raise ConfigError(f"--fpir {wanted}: the model card has no open-set levels")
+        return None, {}
+    chosen = default if wanted is None else next((k for k in levels if _same_level(k, wanted)), None)
+    if chosen is None:
+        if not lenient:
+            names = ", ".join(sorted(levels, key=float, reverse=True))
+            raise ConfigError(f"--fpir {wanted}: the model card has no such level; it has {names}")
+        chosen = default
+    return chosen, dict(levels[chosen]) if chosen is not None else {}
 
 
 def resolve_threshold(

@@ -59,8 +59,11 @@ class AppContext:
         self._pipeline = pipeline
 
     def open_database(self, create: bool = False) -> Database:
-        """The configured database; ``create`` makes a new one where none exists yet."""
-        return Database.open(self.config.db, create=create)
+        """The configured database; ``create`` makes a new one where none exists yet. Its key
+        and retention period come from the configuration (see faceapp.app.privacy)."""
+        from .privacy import open_database
+
+        return open_database(self.config, create=create)
 
     def database_exists(self) -> bool:
         return Database.exists(self.config.db)

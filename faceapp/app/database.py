@@ -6,13 +6,18 @@ use-cases, written once here for the command line and the window.
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 from ..match import Gallery
 from ..reencode import StaleCounts, stale_counts
-from ..storage import GalleryStore, PersonInfo, TemplateInfo, open_store
+from ..storage import EVENT_KINDS, GalleryStore, PersonInfo, TemplateInfo, is_postgres_url, open_store
+from .stations import EventOutbox, SharedGallery
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -20,14 +25,35 @@ class Database:
 
     def __init__(self, store: GalleryStore) -> None:
         self.store = store  # for the application layer's use-cases only
+        # The retention period (faceapp.app.privacy): events older than this many days are
+        # erased at most once a day while the database is open; 0 keeps them.
+        self.retention_days = 0
+        self.last_purge: datetime | None = None
+        # Events on their way to the log, kept while a shared gallery's server is away.
+        self.outbox = EventOutbox()
+        self.target = str(getattr(store, "path", ""))  # where it was opened (open() keeps the full target)
 
     @classmethod
-    def open(cls, target: str | Path, create: bool = False) -> Database:
-        return cls(open_store(target, create=create))
+    def open(cls, target: str | Path, create: bool = False, key: str | None = None,
+             station: str | None = None) -> Database:
+        """Open the database; ``key`` decrypts an encrypted one; ``station`` is recorded with
+        every event logged through it. Front ends open the configured database through
+        AppContext.open_database (or faceapp.app.privacy.open_database), which finds the key
+        and applies the retention period."""
+        if is_postgres_url(target):
+            from .server_passwords import with_kept_password
+
+            target = with_kept_password(str(target))  # a password the settings moved to the keyring
+        db = cls(open_store(target, create=create, key=key, station=station))
+        db.target = str(target)
+        return db
 
     @staticmethod
     def exists(target: str | Path) -> bool:
-        """Whether a database file is there (a fresh install has none yet)."""
+        """Whether a database file is there (a fresh install has none yet); a server is taken
+        to be there: opening it says clearly when it is not."""
+        if is_postgres_url(target):
+            return True
         return Path(str(target)).expanduser().exists()
 
     @property
@@ -36,6 +62,9 @@ class Database:
         return str(self.store.path)
 
     def close(self) -> None:
+        if self.outbox.pending and not self.flush_events():
+            log.warning("%s: %d event(s) could not be written: the gallery is offline",
+                        self.location, len(self.outbox.pending))
         self.store.close()
 
     def __enter__(self) -> Database:
@@ -107,5 +136,29 @@ class Database:
     def events(self, limit: int = 100, name: str | None = None) -> list[dict[str, Any]]:
         return self.store.events(limit, name)
 
-    def log_event(self, kind: str, **fields: Any) -> int:
-        return self.store.log_event(kind, **fields)
+    @property
+    def offline(self) -> bool:
+        """Whether the last write found a shared gallery's server out of reach."""
+        return self.outbox.offline
+
+    def log_event(self, kind: str, **fields: Any) -> bool:
+        """Log an event; True when it is in the database now, False when the server is out of
+        reach and it is kept, to be written (once) with the next event after it is back."""
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
+        if not self.outbox.log(self.store, kind, fields):
+            return False
+        if self.retention_days:
+            from .privacy import purge_if_due
+
+            purge_if_due(self)  # a long-running identify or window purges at most once a day
+        return True
+
+    def flush_events(self) -> bool:
+        """Write the events kept while offline, if the server is back; True when none wait."""
+        return self.outbox.flush(self.store)
+
+    def shared_gallery(self, model_id: str, gallery: Gallery | None = None) -> SharedGallery:
+        """``model_id``'s gallery (``gallery`` if it was just read), held in memory and reloaded
+        when another station changes it; close it when done."""
+        return SharedGallery(self.store, self.target, model_id, gallery)

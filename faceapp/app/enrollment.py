@@ -1,5 +1,6 @@
 """Enrolling, written once: faces from photo files, shots from a live source (one capture
-rule), the look-alike check, and the one transaction that stores a person's templates.
+rule), the checks (``enroll_checks``: too poor, unlike the person's other faces, a look-alike),
+and the one transaction that stores a person's templates.
 ``faceapp enroll``, ``faceapp import`` and the window's enroll wizard all come through here.
 """
 
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..decide import JudgeLimits
 from ..errors import FaceAppError, ImageError, MultipleFacesError, NoFaceError
-from ..match import Gallery, identify_many
-from ..names import name_key, validate_name
+from ..names import validate_name
 from ..quality import FaceQuality
 from ..types import FrameResult, Match
 from .database import Database
+# The checks live in enroll_checks; the front ends have always imported them from here.
+from .enroll_checks import Lookalike, RefusedShotsError, lookalikes, poor_face_message, screen_shots  # noqa: F401
 
 if TYPE_CHECKING:  # annotations only: importing the pipeline loads torch and OpenCV
     from ..pipeline import EncodedFace, Pipeline
@@ -27,6 +30,7 @@ THUMBNAIL_QUALITY = 90
 # A live source gets this many frames per requested shot before enrolling gives up.
 SHOT_FRAME_BUDGET = 30
 NO_FACE_HINT = "no face in view: look at the camera"
+COVERED_HINT = "the face is unclear: keep hands and hair off it"
 MANY_FACES_HINT = "more than one face: only the person enrolling should be in view"
 PHOTO_FAILURES = (ImageError, NoFaceError, MultipleFacesError)
 
@@ -40,10 +44,15 @@ class Shot:
     quality: float  # FaceQuality.value
     source: str | None = None
     match: Match | None = None  # whom the face matched when it was captured live
+    problems: tuple[str, ...] = ()  # why the face is too poor to store (JudgeLimits), empty when fine
 
     @classmethod
     def of(cls, face: EncodedFace, source: str | None) -> Shot:
-        return cls(face.crop, np.asarray(face.encoding, np.float32), face.quality.value, source)
+        return cls(face.crop, np.asarray(face.encoding, np.float32), face.quality.value, source,
+                   problems=tuple(JudgeLimits().problems(face.quality)))
+
+    def label(self, number: int) -> str:
+        return self.source or f"shot {number}"
 
 
 # --- photos -------------------------------------------------------------------------------
@@ -62,9 +71,14 @@ def photo_shots(pipeline: Pipeline, paths: Sequence[Path], largest: bool = False
     problems: list[str] = []
     for path in paths:
         try:
-            shots.append(Shot.of(encode_photo(pipeline, path, largest), str(Path(path).resolve())))
+            shot = Shot.of(encode_photo(pipeline, path, largest), str(Path(path).resolve()))
         except PHOTO_FAILURES as exc:
             problems.append(str(exc))
+            continue
+        if shot.problems:
+            problems.append(poor_face_message(str(path), shot.problems))
+        else:
+            shots.append(shot)
     return shots, problems
 
 
@@ -124,9 +138,10 @@ class ShotCapture:
         from ..quality import assess
 
         quality = assess(face.detection, face.crop)
-        if not quality.ok:
-            self.problems.update(quality.problems)
-            return CaptureStep(tuple(quality.problems), quality)
+        hints = quality.problems + ([COVERED_HINT] if quality.score < JudgeLimits().min_score else [])
+        if hints:
+            self.problems.update(hints)
+            return CaptureStep(tuple(hints), quality)
         frame = result.frame
         if self.done or not self._spaced(frame.timestamp, frame.path):
             return CaptureStep((), quality)
@@ -171,34 +186,6 @@ def capture_shots(pipeline: Pipeline, source_spec: str, shots: int, min_interval
 
 
 @dataclass(frozen=True)
-class Lookalike:
-    """Shots of the person being enrolled that already match someone else who is enrolled."""
-
-    name: str
-    person_id: int
-    shots: tuple[int, ...]  # 1-based numbers of the shots that match
-    sources: tuple[str | None, ...]
-    distance: float  # the closest of them
-
-
-def lookalikes(shots: Sequence[Shot], gallery: Gallery | None, threshold: float, name: str) -> list[Lookalike]:
-    """Other enrolled people whom these shots match under ``threshold`` (a wrong name typed, or
-    the same person enrolled twice), in order of first match."""
-    if gallery is None or not len(gallery) or not shots:
-        return []
-    matches = identify_many(np.stack([s.encoding for s in shots]), gallery, threshold)
-    found: dict[int, list[tuple[int, Match, str | None]]] = {}
-    for number, (match, shot) in enumerate(zip(matches, shots), 1):
-        if match.accepted and match.person_id is not None and name_key(match.name or "") != name_key(name):
-            found.setdefault(int(match.person_id), []).append((number, match, shot.source))
-    return [
-        Lookalike(str(hits[0][1].name), pid, tuple(n for n, _, _ in hits), tuple(s for _, _, s in hits),
-                  min(m.distance for _, m, _ in hits))
-        for pid, hits in found.items()
-    ]
-
-
-@dataclass(frozen=True)
 class Enrolled:
     name: str  # as stored
     added: int  # templates added now
@@ -207,15 +194,21 @@ class Enrolled:
 
 
 def store_shots(db: Database, name: str, shots: Sequence[Shot], model_id: str, keep_thumbnail: bool = True,
-                keep_crops: bool = True) -> Enrolled:
+                keep_crops: bool = True, threshold: float | None = None) -> Enrolled:
     """Store ``shots`` as ``name``'s templates in one transaction (the person is created if
-    needed; a failure leaves the database as it was). The best shot becomes the thumbnail."""
+    needed; a failure leaves the database as it was). The best shot becomes the thumbnail.
+    A shot :func:`screen_shots` refuses (with ``threshold``, also one unlike the person's other
+    faces) stores nothing: RefusedShotsError says which and why."""
     from ..images import encode_jpeg, encode_lossless
 
     if not shots:
         raise FaceAppError("nothing to enroll: no usable face")
     name = validate_name(name)
     new_person = not db.has_person(name)
+    existing = None if new_person else db.store.templates_of(name, model_id)
+    _, refused = screen_shots(shots, existing, threshold)
+    if refused:
+        raise RefusedShotsError("; ".join(refused) + "; nothing was enrolled")
     thumbnail = encode_jpeg(max(shots, key=lambda s: s.quality).crop, THUMBNAIL_QUALITY) if keep_thumbnail else None
     db.store.enroll(
         name,
@@ -255,9 +248,11 @@ def identity_folders(root: Path) -> tuple[list[Path], list[Path]]:
 
 def import_people(db: Database, pipeline: Pipeline, folders: Sequence[Path], largest: bool = False,
                   underscores_as_spaces: bool = False, keep_thumbnail: bool = True,
-                  keep_crops: bool = True) -> Iterator[ImportStep]:
+                  keep_crops: bool = True, threshold: float | None = None) -> Iterator[ImportStep]:
     """Enroll each folder's person, one transaction each, skipping people who already have
-    templates of this model (so an interrupted import carries on where it stopped)."""
+    templates of this model (so an interrupted import carries on where it stopped). Photos too
+    poor to enroll, and with ``threshold`` those unlike the folder's other photos, are skipped
+    with a message (:func:`screen_shots`)."""
     from ..images import list_images
 
     model_id = pipeline.model_id
@@ -278,6 +273,8 @@ def import_people(db: Database, pipeline: Pipeline, folders: Sequence[Path], lar
             images = []
             messages.append(f"{folder}: cannot read the folder ({exc.strerror or exc})")
         shots, problems = photo_shots(pipeline, images, largest)
+        shots, refused = screen_shots(shots, None, threshold)
+        problems += refused
         messages += [f"skipped {p}" for p in problems]
         if not shots:
             yield ImportStep(folder, name, "empty", messages=(*messages, f"{name}: no usable image, not enrolled"),

@@ -1,24 +1,30 @@
 """Verifying (1:1) and identifying (1:N), written once for the command line and the window:
 a photo, a live attempt decided by several agreeing frames (``faceapp.verification``), and
-identification that logs sightings by one rule (:class:`SightingRule`).
+identification by the open-set rule (``faceapp.decide``) over tracked faces (``faceapp.follow``)
+that logs sightings by one rule (:class:`SightingRule`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..decide import OpenSetRule
 from ..errors import FaceAppError, NoFaceError
 from ..match import Gallery, verify
 from ..storage import PersonInfo
 from ..types import FaceResult, Frame, FrameResult, Match
 from ..verification import VerifyDecider, VerifyOutcome
+from .config import AppConfig
 from .database import Database
+from .stations import SharedGallery
 
 if TYPE_CHECKING:  # annotations only: importing the pipeline loads torch and OpenCV
+    from ..follow import FaceFollower, TrackedFrame
     from ..pipeline import Pipeline
+    from ..track import TrackSummary
 
 # A live attempt looks at up to this many frames per agreeing frame it needs.
 VERIFY_FRAME_BUDGET = 10
@@ -122,19 +128,45 @@ def verify_live(pipeline: Pipeline, gallery: Gallery, person: PersonInfo, source
 # --- identify ------------------------------------------------------------------------------------
 
 
+def identify_rule(config: AppConfig, threshold: float | None = None) -> OpenSetRule:
+    """The open-set rule these settings choose (``faceapp.decide``): the FPIR level's threshold for
+    the gallery's size, never above the 1:1 threshold, ``--threshold`` instead of both, and the
+    margin. ``threshold`` replaces the configuration's 1:1 threshold (the window hands its worker
+    the threshold alone when the security level changes)."""
+    cap = config.require_threshold() if threshold is None else float(threshold)
+    fixed = cap if config.threshold_override is not None else None
+    return OpenSetRule.from_table(cap, config.fpir_table, config.margin, fixed=fixed, level=config.open_set_level)
+
+
+def face_follower(pipeline: Pipeline, config: AppConfig, tracking: bool = True, encode_all: bool = False) -> FaceFollower:
+    """Detect, track and decide frames by these settings' rule; ``encode_all`` for the live
+    verify and enroll modes, which need every frame's encoding."""
+    from ..follow import FaceFollower, FollowSettings
+
+    return FaceFollower(pipeline, identify_rule(config), FollowSettings(tracking=tracking, encode_all=encode_all))
+
+
 class SightingRule:
-    """When a recognised (or unknown) face is worth an 'identify' event: every face of a still
-    photo; in a video or live source, when its person arrives, that is when they were not seen
-    in the last ``interval_s`` seconds of the source's own time. Someone standing in view for
-    an hour is one sighting; someone who leaves and comes back later is two.
+    """When a face is worth an 'identify' event.
+
+    - every face of a still photo;
+    - a tracked face (video or live, ``Decision.track``): once when its track is named (the
+      person arrives), or, for a stranger, once when the track is judged Unknown on enough
+      evidence; and once more when the track ends, with how long it was seen
+      (:meth:`visits_ended`). A track whose face was never clear enough to judge is logged
+      only when it ends, if it lasted ``min_frames`` frames;
+    - a face without a track (frames decided one by one): when its person was not seen in the
+      last ``interval_s`` seconds of the source's own time, the rule before tracks existed.
 
     ``photos=False`` treats frames from image files as a stream too: the window shows a folder
     as a slideshow that may loop, so its images are not separate photos there."""
 
-    def __init__(self, interval_s: float = 60.0, photos: bool = True) -> None:
+    def __init__(self, interval_s: float = 60.0, photos: bool = True, min_frames: int = 3) -> None:
         self.interval_s = float(interval_s)
         self.photos = photos
+        self.min_frames = int(min_frames)
         self._last_seen: dict[Hashable, float] = {}
+        self._logged: dict[int, Hashable] = {}  # track -> the person (None: a stranger) logged for it
 
     @staticmethod
     def key(match: Match) -> Hashable:
@@ -146,32 +178,59 @@ class SightingRule:
     def due(self, match: Match, frame: Frame) -> bool:
         if self.is_photo(frame):
             return True
+        track = getattr(match, "track", None)
+        if track is not None:
+            return self._track_due(track, match)
         key = self.key(match)
         last = self._last_seen.get(key)
         self._last_seen[key] = frame.timestamp
         return last is None or not (0 <= frame.timestamp - last <= self.interval_s)
 
+    def _track_due(self, track: int, match: Match) -> bool:
+        judged = match.accepted or getattr(match, "reason", "") in ("too far", "ambiguous", "nobody enrolled")
+        key = self.key(match)
+        if not judged or (track in self._logged and (self._logged[track] == key or key is None)):
+            return False  # not decided yet, or nothing new: a named track that turns Unknown keeps its event
+        self._logged[track] = key
+        return True
+
+    def visits_ended(self, ended: Sequence[TrackSummary]) -> list[tuple[TrackSummary, str]]:
+        """The event text for each ended track worth one: how long a logged track was seen, or
+        an unjudged one that lasted ``min_frames`` frames."""
+        texts = []
+        for summary in ended:
+            seen = f"{summary.seconds:.1f} s"
+            if self._logged.pop(summary.track, "never") != "never":
+                texts.append((summary, f"left after {seen}"))
+            elif summary.last_frame - summary.first_frame + 1 >= self.min_frames:
+                texts.append((summary, f"unknown, seen {seen} (the face was never clear enough to judge)"))
+        return texts
+
     def forget(self) -> None:
         """A new source: everyone seen from now on arrives anew."""
         self._last_seen.clear()
+        self._logged.clear()
 
 
 def sightings(result: FrameResult, rule: SightingRule) -> list[FaceResult]:
-    """The faces of ``result`` that ``rule`` says to log (each person at most once a frame)."""
+    """The faces of ``result`` that ``rule`` says to log (each untracked person at most once a frame)."""
     due: list[FaceResult] = []
     keys: set[Hashable] = set()
     for face in result.faces:
+        untracked = getattr(face.match, "track", None) is None
         key = SightingRule.key(face.match)
-        if not rule.is_photo(result.frame) and key in keys:
+        if untracked and not rule.is_photo(result.frame) and key in keys:
             continue
-        keys.add(key)
+        if untracked:
+            keys.add(key)
         if rule.due(face.match, result.frame):
             due.append(face)
     return due
 
 
 def log_sightings(db: Database, result: FrameResult, rule: SightingRule, source: str | None) -> int:
-    """Log the sightings ``rule`` picks out of ``result``; returns how many were logged."""
+    """Log the sightings ``rule`` picks out of ``result``, and the visits of the tracks that ended
+    with it; returns how many events were logged."""
     faces = sightings(result, rule)
     for face in faces:
         match = face.match
@@ -179,14 +238,36 @@ def log_sightings(db: Database, result: FrameResult, rule: SightingRule, source:
                      name=match.name if match.accepted else None,
                      decision="recognised" if match.accepted else "unknown",
                      distance=match.distance, source=source or None)
-    return len(faces)
+    return len(faces) + log_visits(db, getattr(result, "ended", ()), rule, source)
 
 
-def identify_frames(pipeline: Pipeline, db: Database, gallery: Gallery, threshold: float,
-                    frames: Iterator[Frame], label: str, rule: SightingRule) -> Iterator[FrameResult]:
-    """Identify every face of each frame and log sightings; yields each frame's result."""
+def log_visits(db: Database, ended: Sequence[TrackSummary], rule: SightingRule, source: str | None) -> int:
+    """One event per ended track that ``rule`` says is worth one (how long it was seen)."""
+    visits = rule.visits_ended(ended)
+    for summary, text in visits:
+        db.log_event("identify", person_id=summary.person_id, name=summary.name, decision=text,
+                     distance=summary.distance, source=source or None)
+    return len(visits)
+
+
+def identify_frames(follower: FaceFollower, db: Database, gallery: Gallery | SharedGallery, frames: Iterator[Frame],
+                    label: str, rule: SightingRule) -> Iterator[TrackedFrame]:
+    """Decide every face of each frame and log sightings; yields each frame's result. The caller
+    ends the source's tracks with :func:`finish_tracks` (it may stop reading early). A
+    SharedGallery is reloaded when another station changes it, and events kept while its
+    server was away are written as soon as it is back."""
     for frame in frames:
-        result = pipeline.process(frame, gallery, threshold)
+        current = gallery.current() if isinstance(gallery, SharedGallery) else gallery
+        if db.outbox.pending and isinstance(gallery, SharedGallery) and not gallery.offline:
+            db.flush_events()
+        result = follower.process(frame, current)
         where = frame.path or f"{label} frame {frame.index}"
         log_sightings(db, result, rule, where)
         yield result
+
+
+def finish_tracks(follower: FaceFollower, db: Database, rule: SightingRule, label: str) -> list[TrackSummary]:
+    """End the source's tracks, log their visits, and return their summaries (for ``--tracks``)."""
+    ended = follower.finish()
+    log_visits(db, ended, rule, label)
+    return ended

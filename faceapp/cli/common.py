@@ -24,7 +24,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Global options: name -> add_argument keywords (added to the main parser and every
 # subparser, with SUPPRESS defaults so they work before or after the subcommand).
-GLOBAL_VALUE_OPTIONS = ("--db", "--model", "--detector-model", "--device", "--threshold", "--far", "--threads")
+GLOBAL_VALUE_OPTIONS = ("--db", "--model", "--detector-model", "--device", "--threshold", "--far", "--threads",
+                        "--station")
 
 
 class CLIError(FaceAppError):

@@ -12,6 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .common import CLIError, Context
+from .privacy import add_no_arguments, cmd_db_decrypt, cmd_db_encrypt
+from .stores import (
+    add_copy_arguments,
+    add_init_arguments,
+    add_migrate_arguments,
+    cmd_db_copy,
+    cmd_db_init,
+    cmd_db_migrate,
+)
 
 
 @dataclass(frozen=True)
@@ -21,7 +30,17 @@ class DbAction:
     run: Callable[[Context, argparse.Namespace], int]
 
 
-ACTIONS: dict[str, DbAction] = {}
+ACTIONS: dict[str, DbAction] = {
+    "encrypt": DbAction("encrypt the SQLite database in place (SQLCipher); the key: $FACEAPP_DB_KEY, "
+                        "else a new one kept in the system keyring", add_no_arguments, cmd_db_encrypt),
+    "decrypt": DbAction("write an encrypted database back as plain SQLite", add_no_arguments, cmd_db_decrypt),
+    "init": DbAction("make the gallery at --db; on a PostgreSQL server also its administrator and station roles",
+                     add_init_arguments, cmd_db_init),
+    "copy": DbAction("copy people, templates, crops and events from SRC into an empty DST (SQLite files or "
+                     "PostgreSQL URLs) and check the counts", add_copy_arguments, cmd_db_copy),
+    "migrate": DbAction("upgrade the schema of the gallery at --db to this faceapp's", add_migrate_arguments,
+                        cmd_db_migrate),
+}
 
 
 def add_db_parser(add: Callable[[str, str], argparse.ArgumentParser],

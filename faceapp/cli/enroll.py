@@ -46,7 +46,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
                 f"the face in {other.sources[0]} already matches enrolled person {other.name!r} "
                 f"(distance {other.distance:.4f} <= {threshold:.4f}); enrolling {name!r} anyway"
             )
-        enrolled = store_shots(db, name, shots, pipeline.model_id)
+        enrolled = store_shots(db, name, shots, pipeline.model_id, threshold=threshold)
     verb = "enrolled" if enrolled.new_person else "added to"
     out(f"{verb} {enrolled.name}: {enrolled.added} template{'s' if enrolled.added != 1 else ''} ({enrolled.total} in total)")
     return EXIT_OK
@@ -78,7 +78,8 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.open_database(create=True) as db:
         warn_stale(db, pipeline.model_id)
         with tqdm(total=len(folders), desc="import", unit="person", file=sys.stderr, dynamic_ncols=True) as bar:
-            for step in import_people(db, pipeline, folders, args.largest, args.underscores_as_spaces):
+            for step in import_people(db, pipeline, folders, args.largest, args.underscores_as_spaces,
+                                      threshold=ctx.threshold):
                 for message in step.messages:
                     bar.write(f"{PROG}: {message}", file=sys.stderr)
                 counts[step.outcome] += 1

@@ -1,4 +1,6 @@
-"""``faceapp evaluate``: the LFW pairs protocol on the app's own pipeline, with ROC and TAR at FAR."""
+"""``faceapp evaluate``: the LFW pairs protocol on the app's own pipeline, with ROC and TAR at FAR,
+or (``--open-set DIR``) the open-set curve of a gallery/probe/unknown folder; ``--degrade-to PX``
+scores either on low-resolution copies of the images."""
 
 from __future__ import annotations
 
@@ -24,7 +26,45 @@ from .common import (
 
 
 def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
+    if args.degrade_to is not None and not args.degrade_to > 0:
+        raise CLIError(f"--degrade-to {args.degrade_to:g}: give the face width in pixels, a number above 0")
+    if args.open_set:
+        if args.pairs or args.images or args.roc:
+            raise CLIError("--open-set scores a folder on its own; --pairs, --images and --roc belong to the pairs protocol")
+        return _evaluate_open_set(ctx, args)
+    if not (args.pairs and args.images):
+        raise CLIError("give --pairs FILE and --images DIR (LFW pairs), or --open-set DIR")
+    return _evaluate_pairs(ctx, args)
 
+
+def _evaluate_open_set(ctx: Context, args: argparse.Namespace) -> int:
+    from ..open_set import REJECTION_LEVELS, evaluate_open_set, prepare_open_set_images, read_open_set_layout
+
+    layout = read_open_set_layout(args.open_set)
+    pipeline = ctx.pipeline()
+    crops, failures = prepare_open_set_images(layout, pipeline.detector, args.degrade_to)
+    for path in failures:
+        logging.getLogger("faceapp.cli").info("no face detected in %s (centre crop scored instead)", path)
+    report = evaluate_open_set(layout, crops, pipeline.encoder.embed, pipeline.model_id, ctx.threshold, len(failures))
+    if args.json:
+        json_line({**report.to_dict(), "model_id": pipeline.model_id, "degrade_to": args.degrade_to})
+        return EXIT_OK
+    out(f"model {pipeline.model_id}" + (f", faces degraded to {args.degrade_to:g} px" if args.degrade_to else ""))
+    out(f"gallery: {report.people} people from {report.gallery_images} images; probes: {report.probes} images of them; "
+        f"unknown: {report.unknowns} images of people not enrolled")
+    out(f"detection failures: {report.detection_failures} (scored on a centre crop, not dropped)")
+    out(f"closed-set rank-1 (nearest template, any distance): {report.closed_set_rank1:.4f}")
+    for level, point in zip(REJECTION_LEVELS, report.curve):
+        coarse = f" (only {report.unknowns} unknown images)" if report.unknowns * (1 - level) < 1 else ""
+        out(f"unknown rejected {point.rejected:.1%} (asked {level:.0%}{coarse}): rank-1 {point.rank1:.4f}, "
+            f"wrong name {point.wrong_name:.4f}, threshold {point.threshold:.4f}")
+    point = report.at_threshold
+    out(f"at the model's threshold {point.threshold:.4f}: unknown rejected {point.rejected:.1%}, rank-1 {point.rank1:.4f}, "
+        f"wrong name {point.wrong_name:.4f}")
+    return EXIT_OK
+
+
+def _evaluate_pairs(ctx: Context, args: argparse.Namespace) -> int:
     from ..evaluate import lfw_image_path, pair_distances, prepare_pair_images, read_pairs, roc_curve, score_pairs
 
     pairs = read_pairs(args.pairs)
@@ -41,7 +81,7 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
 
     pipeline = ctx.pipeline()
     threshold = ctx.threshold
-    crops, failures = prepare_pair_images(pairs, images_dir, pipeline.detector)
+    crops, failures = prepare_pair_images(pairs, images_dir, pipeline.detector, degrade_to=args.degrade_to)
     for path in failures:
         logging.getLogger("faceapp.cli").info("no face detected in %s (centre crop scored instead)", path)
     encodings = pipeline.encoder.embed(np.stack([crops[k] for k in keys]))
@@ -55,10 +95,11 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
     if args.roc:
         _write_roc(Path(args.roc), *roc_curve(distances, same), auc=report.auc)
     if args.json:
-        json_line({**report.to_dict(), "model_id": pipeline.model_id, "at_model_threshold": at_model})
+        json_line({**report.to_dict(), "model_id": pipeline.model_id, "at_model_threshold": at_model,
+                   "degrade_to": args.degrade_to})
         return EXIT_OK
     n_same = int(same.sum())
-    out(f"model {pipeline.model_id}")
+    out(f"model {pipeline.model_id}" + (f", faces degraded to {args.degrade_to:g} px" if args.degrade_to else ""))
     out(f"pairs: {report.pairs} ({n_same} same, {report.pairs - n_same} different) over {report.images} images")
     out(f"detection failures: {report.detection_failures} (scored on a centre crop, not dropped)")
     out(f"accuracy: {report.accuracy:.4f} +/- {report.accuracy_std:.4f} (10-fold, threshold chosen on the other folds)")

@@ -27,6 +27,7 @@ from .db import add_db_parser, cmd_db
 from .enroll import cmd_enroll, cmd_import
 from .evaluate import cmd_evaluate
 from .manage import cmd_people, cmd_reencode
+from .privacy import add_events_parser, cmd_events
 from .recognise import cmd_identify, cmd_verify
 
 
@@ -90,7 +91,12 @@ def _frame_limit(text: str) -> int:
 def _add_global_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("global options (before or after the subcommand)")
     S = argparse.SUPPRESS
-    group.add_argument("--db", type=Path, default=S, metavar="FILE", help="the database (default: the user data folder)")
+    # A str, not a Path: Path would fold a URL's '//' into '/'.
+    group.add_argument("--db", default=S, metavar="FILE|URL",
+                       help="the database: a SQLite file (default: in the user data folder) or a PostgreSQL URL "
+                            "(postgresql://user@host/dbname) that several stations share")
+    group.add_argument("--station", default=S, metavar="NAME",
+                       help="this station's name, recorded with every event (default: $FACEAPP_STATION, else the host name)")
     group.add_argument("--model", type=Path, default=S, metavar="CARD.json", help="encoder model card (default: the shipped model)")
     group.add_argument("--detector-model", type=Path, default=S, metavar="ONNX", help="YuNet face detector .onnx file")
     group.add_argument("--device", choices=("cpu", "cuda", "auto"), default=S, help="where the encoder runs (default auto)")
@@ -137,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_frame_limit, default=0, metavar="N",
                    help="stop after N frames of a video, camera, stream or folder (a folder's first N images); "
                         "0, the default, means no limit")
+    p.add_argument("--fpir", metavar="LEVEL", help="the card's open-set level: the share of strangers who may get a "
+                                                   "name, e.g. 0.01 (default: the card's)")
+    p.add_argument("--margin", type=float, metavar="DIST", help="how much nearer the best person must be than the "
+                                                                "next one (default: the card's)")
+    p.add_argument("--tracks", action="store_true", help="after a video or live source, one line per track: "
+                                                          "first and last frame, name or null, frames of evidence")
+    p.add_argument("--no-tracking", action="store_true", help="decide every frame's faces alone, without tracks")
 
     p = add("import", "bulk-enroll a folder of per-person subfolders (resumable)")
     p.add_argument("dir", metavar="DIR")
@@ -166,16 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", metavar="NAME")
     q.add_argument("template_id", type=int, metavar="ID", help="as listed by 'people templates NAME'")
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    q = people.add_parser("export", help="a person's own data (templates' metadata, crops, thumbnail, events) as a zip")
+    _add_global_options(q)
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("out", metavar="OUT.zip", help="the zip to write (never over an existing file)")
+
+    add_events_parser(add("events", "the event log: purge the events older than a period"), _add_global_options)
 
     add_db_parser(add, _add_global_options)
 
     add("reencode", "re-encode templates of an earlier model with the current one, from their kept face crops or enrollment photos")
 
-    p = add("evaluate", "accuracy on an LFW-format pairs file (10-fold), ROC, TAR at FAR")
-    p.add_argument("--pairs", required=True, metavar="FILE")
-    p.add_argument("--images", required=True, metavar="DIR", help="folder of <Name>/<Name>_0001.jpg images")
+    p = add("evaluate", "accuracy on an LFW-format pairs file (10-fold), ROC, TAR at FAR; or the open-set curve of a folder")
+    p.add_argument("--pairs", metavar="FILE", help="LFW-format pairs file (with --images)")
+    p.add_argument("--images", metavar="DIR", help="folder of <Name>/<Name>_0001.jpg images")
+    p.add_argument("--open-set", metavar="DIR",
+                   help="folder of gallery/<person>/, probe/<person>/ and unknown/ images: rank-1 at 90/95/99%% of unknown faces rejected")
+    p.add_argument("--degrade-to", type=float, metavar="PX",
+                   help="first shrink each image so its face is PX pixels wide, then enlarge it back (a distant webcam)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--roc", metavar="FILE", help="write the ROC curve as .csv (far,tar,threshold) or .png")
+    p.add_argument("--roc", metavar="FILE", help="write the ROC curve as .csv (far,tar,threshold) or .png (pairs only)")
 
     add("train", "train or export the encoder (same as 'python -m training ...')")
 
@@ -199,6 +222,16 @@ def _split_train(argv: list[str]) -> list[str] | None:
     return None
 
 
+def _station(name: str | None) -> str | None:
+    """--station, cleaned; a usage error when it is blank or has control characters."""
+    if name is None:
+        return None
+    cleaned = " ".join(name.split())
+    if not cleaned or any(not ch.isprintable() for ch in cleaned) or len(cleaned) > 100:
+        raise CLIError(f"--station must be a printable name of at most 100 characters, got {name!r}")
+    return cleaned
+
+
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's layer of the configuration: the global options it was given, checked."""
     threshold = getattr(args, "threshold", None)
@@ -218,7 +251,10 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "device": getattr(args, "device", None),
         "threshold_override": threshold,
         "far_level": far,
+        "fpir_level": getattr(args, "fpir", None),
+        "min_margin": getattr(args, "margin", None),
         "threads": threads,
+        "station": _station(getattr(args, "station", None)),
     }
     return {key: value for key, value in flags.items() if value is not None}
 
@@ -230,6 +266,7 @@ COMMANDS = {
     "import": cmd_import,
     "people": cmd_people,
     "db": cmd_db,
+    "events": cmd_events,
     "reencode": cmd_reencode,
     "evaluate": cmd_evaluate,
     "gui": cmd_gui,

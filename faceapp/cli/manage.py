@@ -9,6 +9,7 @@ import sys
 from ..app import Database, TemplateInfo
 from ..errors import StoreError
 from .common import EXIT_OK, EXIT_REJECTED, CLIError, Context, out, warn, warn_stale
+from .privacy import cmd_people_export
 
 
 # ---------------------------------------------------------------------------------------
@@ -18,7 +19,9 @@ from .common import EXIT_OK, EXIT_REJECTED, CLIError, Context, out, warn, warn_s
 def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
     action = args.people_command
     if action is None:
-        raise CLIError("people needs a subcommand: list, rename, delete, templates or remove-template")
+        raise CLIError("people needs a subcommand: list, rename, delete, templates, remove-template or export")
+    if action == "export":
+        return cmd_people_export(ctx, args)
     if action == "list" and not ctx.database_exists():
         out("[]" if args.json else "nobody is enrolled")  # a fresh install: no database yet
         return EXIT_OK

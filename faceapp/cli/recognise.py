@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ..app.recognition import (
     NotVerifiableError,
     SightingRule,
     check_verifiable,
+    face_follower,
+    finish_tracks,
     identify_frames,
     log_verification,
     verify_live,
@@ -21,6 +24,7 @@ from .common import (
     EXIT_REJECTED,
     CLIError,
     Context,
+    distance_or_none,
     err,
     face_json,
     fmt_distance,
@@ -81,6 +85,9 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     if bool(args.path) == bool(args.camera):
         raise CLIError("identify needs exactly one of PATH or --camera SRC")
     spec = parse_source(args.path or args.camera)
+    photos = spec.kind in ("image", "folder")
+    if args.tracks and (photos or args.no_tracking):
+        raise CLIError("--tracks needs a video or live source, with tracking on")
     with ctx.open_database() as db:
         pipeline = ctx.pipeline()
         warn_stale(db, pipeline.model_id)
@@ -88,12 +95,17 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         if len(gallery) == 0:
             warn(f"nobody is enrolled for model {pipeline.model_id}: every face will be unknown")
         rule = SightingRule(ctx.config.sighting_interval_s)
-        if spec.kind in ("image", "folder"):
-            return _identify_images(ctx, db, gallery, rule, spec, args)
-        return _identify_frames(ctx, db, gallery, rule, spec, args)
+        follower = face_follower(pipeline, ctx.config, tracking=not args.no_tracking)
+        if photos:
+            return _identify_images(follower, db, gallery, rule, spec, args)
+        shared = db.shared_gallery(pipeline.model_id, gallery)  # hears enrollments at other stations
+        try:
+            return _identify_frames(follower, db, shared, rule, spec, args)
+        finally:
+            shared.close()
 
 
-def _identify_images(ctx: Context, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
+def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
     from ..images import load_image
     from ..types import Frame
 
@@ -102,7 +114,6 @@ def _identify_images(ctx: Context, db, gallery, rule: SightingRule, spec, args: 
     if args.max_frames:  # a folder is a slow camera too: its first N images
         paths = paths[: args.max_frames]
     errors = 0
-    pipeline = ctx.pipeline()
     for index, path in enumerate(paths):
         try:
             frame = Frame(load_image(path), index, 0.0, str(path))
@@ -114,27 +125,60 @@ def _identify_images(ctx: Context, db, gallery, rule: SightingRule, spec, args: 
             else:
                 out(f"{path}: error: {exc}")
             continue
-        (result,) = identify_frames(pipeline, db, gallery, ctx.threshold, iter([frame]), str(path), rule)
+        (result,) = identify_frames(follower, db, gallery, iter([frame]), str(path), rule)
         if args.json:
-            json_line({"path": str(path), "faces": [face_json(f) for f in result.faces]})
+            json_line({"path": str(path), "faces": [explained_face_json(f) for f in result.faces]})
         else:
             _print_faces(str(path), result.faces)
     return EXIT_ERROR if errors else EXIT_OK
 
 
-def _identify_frames(ctx: Context, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
+def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
     from ..camera import open_source
 
     with open_source(spec) as source:
-        results = identify_frames(ctx.pipeline(), db, gallery, ctx.threshold, iter(source), source.describe(), rule)
+        label = source.describe()
+        results = identify_frames(follower, db, gallery, iter(source), label, rule)
         for count, result in enumerate(results, start=1):
             if args.json:
-                json_line({"frame": result.frame.index, "faces": [face_json(f) for f in result.faces]})
+                faces = [explained_face_json(f, video=True) for f in result.faces]
+                json_line({"frame": result.frame.index, "faces": faces})
             else:
                 _print_faces(f"frame {result.frame.index}", result.faces)
             if args.max_frames and count >= args.max_frames:
                 break
+        ended = finish_tracks(follower, db, rule, label)
+    if args.tracks:
+        for summary in sorted(ended, key=lambda t: t.track):
+            _print_track(summary, args.json)
     return EXIT_OK
+
+
+def explained_face_json(face, video: bool = False) -> dict:
+    """``face_json``'s keys, and why: the threshold the face was held to, the runner-up person,
+    the face's quality figure (0..1) and the reason it has no name; in a video, its track."""
+    match = face.match
+    obj = face_json(face)
+    runner_up = getattr(match, "runner_up", None)
+    obj.update(
+        threshold=distance_or_none(getattr(match, "threshold", math.inf)),
+        runner_up=({"name": runner_up, "distance": distance_or_none(match.runner_up_distance)}
+                   if runner_up is not None else None),
+        quality=getattr(match, "quality", None),
+        reason=getattr(match, "reason", None),
+    )
+    if video:
+        obj["track"] = getattr(match, "track", None)
+    return obj
+
+
+def _print_track(summary, as_json: bool) -> None:
+    if as_json:
+        json_line({"track": summary.track, "first_frame": summary.first_frame, "last_frame": summary.last_frame,
+                   "name": summary.name, "frames": summary.evidence})
+    else:
+        out(f"track {summary.track}: frames {summary.first_frame}-{summary.last_frame}, "
+            f"{summary.name or 'unknown'}, {summary.evidence} frames of evidence")
 
 
 def _print_faces(where: str, faces) -> None:

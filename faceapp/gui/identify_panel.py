@@ -1,6 +1,6 @@
-"""Identify mode: every face gets a name or "Unknown"; a sighting is logged when someone arrives,
-by the application layer's rule (:class:`faceapp.app.recognition.SightingRule`), the same as
-``faceapp identify``."""
+"""Identify mode: every face gets its track's name or "Unknown"; a sighting is logged when someone
+arrives and when they leave, by the application layer's rule
+(:class:`faceapp.app.recognition.SightingRule`), the same as ``faceapp identify``."""
 
 from __future__ import annotations
 
@@ -20,16 +20,50 @@ MAX_ROWS = 200
 
 
 def identify_labels(result: FrameResult) -> list[FaceLabel]:
-    """'✔ Alice 0.52' for a match within the threshold, '? Unknown 1.10' otherwise."""
+    """'✔ Alice 0.52' for a match within the threshold, '? Unknown 1.10' otherwise. A tracked
+    face shows its track's decision, so the label holds steady while the face turns or is
+    covered; the tooltip says why (:func:`explain`)."""
     labels = []
     for face in result.faces:
         match = face.match
         if match.name is not None and match.accepted:
-            labels.append(FaceLabel(face.detection.box, f"{OK} {match.name} {fmt_distance(match.distance)}", "ok"))
+            labels.append(FaceLabel(face.detection.box, f"{OK} {match.name} {fmt_distance(match.distance)}", "ok",
+                                    explain(match)))
         else:
             distance = "" if not math.isfinite(match.distance) else f" {fmt_distance(match.distance)}"
-            labels.append(FaceLabel(face.detection.box, f"{UNKNOWN} Unknown{distance}", "unknown"))
+            labels.append(FaceLabel(face.detection.box, f"{UNKNOWN} Unknown{distance}", "unknown", explain(match)))
     return labels
+
+
+_REASONS = {  # faceapp.decide's reasons, as the tooltip says them
+    "too far": "no enrolled person is close enough",
+    "ambiguous": "two enrolled people are about as close: no guess",
+    "quality": "the face is too small, blurred, turned or covered to judge",
+    "gathering": "still gathering evidence",
+    "nobody enrolled": "nobody is enrolled",
+}
+
+
+def explain(match) -> str:
+    """The tooltip of a face: distance and threshold, the runner-up, quality, track, and the
+    reason for Unknown. Plain matches (without an explanation) get the distance alone."""
+    lines = [f"distance {fmt_distance(match.distance)}"]
+    threshold = getattr(match, "threshold", None)
+    if threshold is not None and math.isfinite(threshold):
+        lines[0] += f" (threshold {fmt_distance(threshold)})"
+    runner_up = getattr(match, "runner_up", None)
+    if runner_up is not None:
+        lines.append(f"runner-up: {runner_up} {fmt_distance(match.runner_up_distance)}")
+    quality = getattr(match, "quality", None)
+    if quality is not None:
+        lines.append(f"quality {quality:.2f}")
+    track = getattr(match, "track", None)
+    if track is not None:
+        lines.append(f"track {track}, {match.evidence} frame{'s' if match.evidence != 1 else ''} of evidence")
+    reason = getattr(match, "reason", "match")
+    if not match.accepted and reason in _REASONS:
+        lines.append(_REASONS[reason])
+    return "\n".join(lines)
 
 
 def seen_at(iso: str) -> str:
@@ -61,9 +95,10 @@ class IdentifyPanel(QWidget):
     def apply_config(self) -> None:
         self.rule.interval_s = self.state.config.sighting_interval_s
         self.heading.setText(
-            "Every face is labelled with a name or Unknown and its distance. A person is logged when "
-            f"they arrive, that is when they were not seen in the last {self.rule.interval_s:g} s "
-            "(unknown faces too, in the Events tab). People seen:"
+            "Every face is followed from frame to frame and labelled with its track's name or Unknown "
+            "and the distance (hover over a face for why). A person is logged once when they arrive, "
+            "and once more when they leave, with how long they stayed (unknown faces too, in the "
+            "Events tab). People seen:"
         )
 
     def new_source(self) -> None:

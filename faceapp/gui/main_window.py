@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 
 from ..app import AppConfig, AppContext, ConfigError, resolve_config
 from ..app.context import PipelineFactory, load_pipeline
+from ..app.privacy import encrypt_database, encryption_state
 from ..camera import list_cameras, open_source
-from ..errors import StoreError
+from ..errors import FaceAppError, StoreError
 from ..types import FrameResult
 from .common import WARN, MessageArea, fmt_distance
 from .decisions import FpsMeter
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         self._info_timer.timeout.connect(self._clear_source_info)
 
         self.worker = VideoWorker(config, self._pipeline_factory, open_fn)
+        self.worker.set_encode_every_frame(False)  # the window starts in Identify mode (see set_mode)
         self.tasks = TaskGroup()  # every thread this window starts, joined when it shuts down
         self.worker_thread = self.tasks.create(self.worker.run, name="faceapp-worker")
         self.state = AppState(config, self.worker, self)  # holds the configuration from now on
@@ -358,7 +360,7 @@ class MainWindow(QMainWindow):
             self.detector_status.setText(f"Detector: {info.detector}")
             self.detector_status.setToolTip("")
         log.info("model %s on %s (%s), threshold %.4f, detector %s, database %s", info.model_id, info.device,
-                 runtime, float("nan") if threshold is None else threshold, info.detector, self.state.config.db_path)
+                 runtime, float("nan") if threshold is None else threshold, info.detector, self.state.config.db_label)
         self.state.reload_gallery()
         self.state.people_changed.emit()  # which also rechecks the stale-template warning
 
@@ -453,6 +455,9 @@ class MainWindow(QMainWindow):
         if mode != "enroll":
             self._working_mode = mode  # where the window returns once an enrollment is over
         self.mode = mode
+        # Identify follows tracks and encodes a face only when its track needs it; live verify
+        # and enrollment judge every frame, so they need every face encoded.
+        self.worker.set_encode_every_frame(mode != "identify")
         self.mode_actions[mode].setChecked(True)
         self.mode_stack.setCurrentIndex(MODES.index(mode))
 
@@ -486,13 +491,28 @@ class MainWindow(QMainWindow):
             dict(config.thresholds) if info else None,
             config.default_level if info else None,
             self,
-            in_use=f"database {config.db_path}; model {config.model_path}; "
+            in_use=f"database {config.db_label}; model {config.model_path}; "
                    f"device {info.device if info else config.device}",
+            encryption=encryption_state(config),
+            encrypt=self.encrypt_database,
         )
         dialog.accepted.connect(lambda: self.apply_prefs(dialog.prefs()))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
+
+    def encrypt_database(self) -> str:
+        """Encrypt the database in use (the application layer's use-case, which needs the file to
+        itself: the window's connection closes first and opens again after); returns its state."""
+        self.state.close_database()
+        try:
+            encrypt_database(self.state.config)
+        except FaceAppError as exc:
+            self.messages.show_message("database", "error", f"The database was not encrypted: {exc}")
+        else:
+            self.messages.show_message("database", "info", "The database is encrypted now.")
+        self.state.open_database()
+        return encryption_state(self.state.config)
 
     def _save(self, prefs: GuiPrefs) -> None:
         self.prefs = prefs

@@ -17,6 +17,7 @@ APPLICATION = "faceapp"
 RESOLUTIONS = ("native", "640x480", "1280x720", "1920x1080")
 DEVICES = ("auto", "cpu", "cuda")
 CUSTOM_LEVEL = "custom"
+MAX_RETENTION_DAYS = 36500  # a hundred years: anything longer is "keep", which 0 says
 
 
 class SettingsStore(Protocol):  # what we use of QSettings
@@ -42,6 +43,7 @@ class GuiPrefs:
     max_rejections: int = 3
     lockout_s: float = 30.0
     sighting_interval_s: float = 60.0
+    retention_days: int = 0  # events older than this are erased at start and daily; 0 keeps them
 
     def max_side(self) -> int | None:
         """The frame size asked for, as the longer side in pixels (None = as delivered)."""
@@ -66,6 +68,7 @@ _KEYS = {
     "max_rejections": "verify/max_rejections",
     "lockout_s": "verify/lockout_s",
     "sighting_interval_s": "identify/log_interval_s",
+    "retention_days": "privacy/retention_days",
 }
 
 
@@ -117,6 +120,7 @@ def sanitize(prefs: GuiPrefs) -> GuiPrefs:
         max_rejections=max(1, prefs.max_rejections),
         lockout_s=max(0.0, prefs.lockout_s),
         sighting_interval_s=max(1.0, prefs.sighting_interval_s),  # 0 would log every frame
+        retention_days=min(MAX_RETENTION_DAYS, max(0, prefs.retention_days)),
     )
 
 
@@ -147,6 +151,7 @@ def config_layer(prefs: GuiPrefs) -> dict[str, Any]:
         "max_rejections": prefs.max_rejections,
         "lockout_s": prefs.lockout_s,
         "sighting_interval_s": prefs.sighting_interval_s,
+        "retention_days": prefs.retention_days,
     }
     if prefs.security_level == CUSTOM_LEVEL:
         # 0 means unset (the dialog never offers it): the card's default level then applies.

@@ -1,8 +1,10 @@
 """Settings: source and resolution, security level (the model card's FAR levels or a custom
-threshold), device, model and database paths, thumbnails, and the verify/identify/enroll knobs."""
+threshold), device, model and database paths, thumbnails, the verify/identify/enroll knobs,
+and privacy: how long events are kept and whether the database is encrypted."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtWidgets import (
@@ -17,13 +19,34 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from .prefs import CUSTOM_LEVEL, DEVICES, RESOLUTIONS, GuiPrefs, far_label, sanitize, security_levels
+from ..app.server_passwords import keep_password
+from ..errors import FaceAppError
+from .prefs import (
+    CUSTOM_LEVEL,
+    DEVICES,
+    MAX_RETENTION_DAYS,
+    RESOLUTIONS,
+    GuiPrefs,
+    far_label,
+    sanitize,
+    security_levels,
+)
+
+# What the Privacy box says of the database in use, by faceapp.app.privacy.encryption_state.
+ENCRYPTION_TEXT = {
+    "encrypted": "Encrypted (SQLCipher); its key is in the system keyring or $FACEAPP_DB_KEY",
+    "not encrypted": "Not encrypted: only its file permissions protect it. Encrypt it here, or with "
+                     "'faceapp db encrypt' while no faceapp has it open",
+    "no database yet": "No database yet; run 'faceapp db encrypt' once it exists to encrypt it",
+    "server": "On a PostgreSQL server: its own storage encryption applies",
+}
 
 
 def _path_row(edit: QLineEdit, browse: QPushButton) -> QWidget:
@@ -43,6 +66,8 @@ class SettingsDialog(QDialog):
         default_level: str | None = None,
         parent: QWidget | None = None,
         in_use: str = "",
+        encryption: str = "",
+        encrypt: Callable[[], str] | None = None,
     ) -> None:
         """``thresholds``/``default_level``: the model card's FAR levels (None: the model is not
         loaded, so the saved choice is kept as it is). ``in_use``: what the window runs with now (database, model, device), shown because
@@ -90,7 +115,9 @@ class SettingsDialog(QDialog):
         browse_model = QPushButton("Browse…")
         browse_model.clicked.connect(lambda: self._browse(self.model_path, "Model card", folder=False, filter="Model card (*.json)"))
         self.db_path = QLineEdit(prefs.db_path)
-        self.db_path.setPlaceholderText("the default database")
+        # A file, or a shared PostgreSQL server's URL; a password typed into it is never saved
+        # here (accept() moves it to the keyring or libpq's password file).
+        self.db_path.setPlaceholderText("the default database, or postgresql://user@host/dbname")
         browse_db = QPushButton("Browse…")
         browse_db.clicked.connect(lambda: self._browse(self.db_path, "Database", folder=False, save=True))
         self.keep_thumbnails = QCheckBox("Keep a face thumbnail of each enrolled person")
@@ -105,6 +132,15 @@ class SettingsDialog(QDialog):
         self.max_rejections = self._spin(prefs.max_rejections, 1, 100)
         self.lockout = self._spin(int(prefs.lockout_s), 0, 3600, " s")
         self.interval = self._spin(max(1, int(prefs.sighting_interval_s)), 1, 86400, " s")  # 0: everyone arrives every frame
+        self.retention = self._spin(prefs.retention_days, 0, MAX_RETENTION_DAYS, " days")
+        self.retention.setSpecialValueText("forever")  # 0: never purged
+        self.encryption = QLabel(ENCRYPTION_TEXT.get(encryption, encryption))
+        self.encryption.setWordWrap(True)
+        # The window closes its connection, converts the file and opens it again; it returns the new state.
+        self.encrypt_button = QPushButton("Encrypt the database now")
+        self.encrypt_button.setVisible(encrypt is not None and encryption == "not encrypted")
+        if encrypt is not None:
+            self.encrypt_button.clicked.connect(lambda: self._encrypted(encrypt()))
 
         source_box = QGroupBox("Video source")
         form = QFormLayout(source_box)
@@ -130,11 +166,17 @@ class SettingsDialog(QDialog):
         self.in_use.setWordWrap(True)
         form.addRow("", self.in_use)
 
+        privacy_box = QGroupBox("Privacy")
+        form = QFormLayout(privacy_box)
+        form.addRow("Keep events for:", self.retention)
+        form.addRow("Database:", self.encryption)
+        form.addRow("", self.encrypt_button)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for box in (source_box, security_box, model_box):
+        for box in (source_box, security_box, model_box, privacy_box):
             layout.addWidget(box)
         layout.addWidget(buttons)
 
@@ -159,6 +201,10 @@ class SettingsDialog(QDialog):
         layout.addStretch(1)
         return row
 
+    def _encrypted(self, state: str) -> None:
+        self.encryption.setText(ENCRYPTION_TEXT.get(state, state))
+        self.encrypt_button.setVisible(state == "not encrypted")
+
     def _level_changed(self) -> None:
         self.threshold.setEnabled(self.level.currentData() == CUSTOM_LEVEL)
 
@@ -172,6 +218,16 @@ class SettingsDialog(QDialog):
             path, _ = QFileDialog.getOpenFileName(self, title, edit.text(), filter)
         if path:
             edit.setText(path)
+
+    def accept(self) -> None:
+        """Close with OK, after moving a database URL's password out of the field, so that the
+        saved settings never hold it; if it cannot be kept, say so and stay open."""
+        try:
+            self.db_path.setText(keep_password(self.db_path.text().strip()))
+        except FaceAppError as exc:
+            QMessageBox.warning(self, "faceapp settings", str(exc))
+            return
+        super().accept()
 
     def prefs(self) -> GuiPrefs:
         """The preferences as edited (also when the dialog was cancelled: check ``result()``)."""
@@ -195,5 +251,6 @@ class SettingsDialog(QDialog):
                 max_rejections=self.max_rejections.value(),
                 lockout_s=float(self.lockout.value()),
                 sighting_interval_s=float(self.interval.value()),
+                retention_days=self.retention.value(),
             )
         )

@@ -13,10 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..app import AppConfig, Database, PersonInfo
+from ..app.privacy import open_database, purge_if_due
 from ..app.recognition import SightingRule, log_sightings
+from ..app.stations import CHECK_EVERY_S, SharedGallery
 from ..errors import StoreError
 from ..match import Gallery
 from ..types import FrameResult
@@ -25,6 +27,8 @@ from .worker import PipelineInfo, VideoWorker
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+RETENTION_CHECK_MS = 60 * 60 * 1000  # hourly; the purge itself runs at most once a day
 
 
 class AppState(QObject):
@@ -45,6 +49,20 @@ class AppState(QObject):
         self.gallery: Gallery | None = None
         self.source_label = ""
         self.source_live = False  # a source is opening or delivering frames (not ended, failed or stopped)
+        # The retention period's daily purge while the window stays open (at start, opening purges).
+        self.retention_timer = QTimer(self)
+        self.retention_timer.setInterval(RETENTION_CHECK_MS)
+        self.retention_timer.timeout.connect(self.purge_expired)
+        self.retention_timer.start()
+        self.config_changed.connect(self.purge_expired)  # a shorter period in the settings applies at once
+        # A shared gallery: another station's enrollment, rename or deletion reaches the worker
+        # within the check interval, and a server that goes away is said so (faceapp.app.stations).
+        self.shared: SharedGallery | None = None
+        self.offline = False
+        self.shared_timer = QTimer(self)
+        self.shared_timer.setInterval(int(CHECK_EVERY_S * 1000))
+        self.shared_timer.timeout.connect(self.check_shared_gallery)
+        self.shared_timer.start()
 
     @property
     def threshold(self) -> float | None:
@@ -68,7 +86,7 @@ class AppState(QObject):
         """Open (or create) the configured database; on failure the message goes to ``db_error`` and ``error``."""
         self.close_database()
         try:
-            self.db = Database.open(self.config.db, create=True)
+            self.db = open_database(self.config, create=True)  # its key, and the retention purge
         except StoreError as exc:
             self.db_error = str(exc)
             self.error.emit(f"Database: {exc}")
@@ -82,6 +100,7 @@ class AppState(QObject):
         return True
 
     def close_database(self) -> None:
+        self._drop_shared()
         if self.db is not None:
             self.db.close()
             self.db = None
@@ -89,13 +108,42 @@ class AppState(QObject):
     def reload_gallery(self) -> None:
         """Read the loaded model's templates again and hand them to the worker."""
         gallery = None
+        self._drop_shared()
         if self.db is not None and self.info is not None:
             try:
                 gallery = self.db.gallery(self.info.model_id)
+                self.shared = self.db.shared_gallery(self.info.model_id, gallery)
             except StoreError as exc:
                 self.error.emit(f"Database: {exc}")
         self.gallery = gallery
         self.worker.set_gallery(gallery)
+
+    def _drop_shared(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
+
+    def check_shared_gallery(self) -> None:
+        """Hand the worker the gallery again when another station changed it; say plainly when
+        the server is out of reach (matching goes on with the gallery held) and when it is back,
+        writing the events kept meanwhile."""
+        if self.shared is None or self.db is None:
+            return
+        before = self.shared.reloads
+        gallery = self.shared.current()
+        offline = self.shared.offline or self.db.offline
+        if not offline and self.db.outbox.pending:
+            offline = not self.db.flush_events()
+        if offline != self.offline:
+            self.offline = offline
+            self.error.emit("Gallery offline: matching goes on with the people known until now; events are kept "
+                            "and written when the server is back" if offline else "Gallery online again")
+            if not offline:
+                self.events_changed.emit()
+        if self.shared.reloads != before:
+            self.gallery = gallery
+            self.worker.set_gallery(gallery)
+            self.people_changed.emit()
 
     def read(self, what: Callable[[Database], T], default: T) -> T:
         """``what(db)``, or ``default`` when no database is open or it fails (the failure is shown)."""
@@ -159,6 +207,18 @@ class AppState(QObject):
         if count:
             self.events_changed.emit()
         return logged
+
+    def purge_expired(self) -> int:
+        """Erase the events past the retention period, if a day has passed since the last purge
+        (the application layer's rule) or the period was changed in the settings."""
+        if self.db is None:
+            return 0
+        if self.db.retention_days != self.config.retention_days:
+            self.db.retention_days, self.db.last_purge = self.config.retention_days, None
+        gone = self.read(purge_if_due, 0)
+        if gone:
+            self.events_changed.emit()
+        return gone
 
     def events(self, limit: int = 200) -> list[dict]:
         return self.read(lambda db: db.events(limit), [])

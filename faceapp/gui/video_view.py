@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QHelpEvent, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from .common import rgb_to_qimage
 
@@ -28,6 +28,7 @@ class FaceLabel:
     box: tuple[float, float, float, float]
     text: str
     status: str = "info"
+    tooltip: str = ""  # shown when the mouse rests on the face: why it got its label
 
 
 def render_overlay(image: np.ndarray, labels: list[FaceLabel]) -> QImage:
@@ -79,6 +80,7 @@ class VideoView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image: QImage | None = None
+        self._labels: list[FaceLabel] = []
         self.placeholder = "No video"
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
@@ -89,13 +91,47 @@ class VideoView(QWidget):
 
     def show_frame(self, image: np.ndarray, labels: list[FaceLabel]) -> None:
         self._image = render_overlay(image, labels)
+        self._labels = list(labels)
         self.update()
+
+    def _image_rect(self) -> QRectF:
+        """Where the frame is drawn in the widget (scaled to fit, centred)."""
+        assert self._image is not None
+        size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRectF((self.width() - size.width()) / 2, (self.height() - size.height()) / 2, size.width(), size.height())
+
+    def label_at(self, point: QPointF) -> FaceLabel | None:
+        """The label of the face under a point of the widget, if any."""
+        if self._image is None or self._image.isNull():
+            return None
+        rect = self._image_rect()
+        if rect.width() <= 0 or not rect.contains(point):
+            return None
+        scale = self._image.width() / rect.width()
+        x, y = (point.x() - rect.x()) * scale, (point.y() - rect.y()) * scale
+        for label in self._labels:
+            bx, by, bw, bh = label.box
+            if bx <= x <= bx + bw and by <= y <= by + bh:
+                return label
+        return None
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            label = self.label_at(QPointF(event.pos()))
+            if label is not None and label.tooltip:
+                QToolTip.showText(event.globalPos(), label.tooltip, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
 
     def image(self) -> QImage | None:
         return self._image
 
     def clear(self, placeholder: str = "No video") -> None:
         self._image = None
+        self._labels = []
         self.placeholder = placeholder
         self.update()
 
@@ -108,9 +144,6 @@ class VideoView(QWidget):
                 painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
                 return
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            x = (self.width() - size.width()) / 2
-            y = (self.height() - size.height()) / 2
-            painter.drawImage(QRectF(x, y, size.width(), size.height()), self._image)
+            painter.drawImage(self._image_rect(), self._image)
         finally:
             painter.end()

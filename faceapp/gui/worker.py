@@ -35,6 +35,7 @@ from ..match import Gallery
 from ..types import Frame, FrameResult
 
 if TYPE_CHECKING:  # annotations only: the pipeline module loads torch
+    from ..follow import FaceFollower
     from ..pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ class VideoWorker(QObject):
         self._notified = False
         self._gallery: Gallery | None = None
         self._threshold: float | None = None
+        # Faces are tracked, and each is shown with its track's decision (faceapp.follow); every
+        # face is encoded in every frame unless told otherwise, as live verify and enroll need it.
+        self._follower: FaceFollower | None = None
+        self._encode_every_frame = True
         self._reload = False
         self._source_request: tuple[str | None, bool, int | None] | None = None
         self._jobs: deque[tuple[int, Job]] = deque()
@@ -157,6 +162,11 @@ class VideoWorker(QObject):
     def set_threshold(self, threshold: float | None) -> None:
         """The distance threshold faces are matched under from the next frame on (None: none)."""
         self._threshold = None if threshold is None else float(threshold)
+
+    def set_encode_every_frame(self, every: bool) -> None:
+        """False: encode a tracked face only when its track needs it (identify mode's speed-up);
+        True: every face of every frame, as live verify and enroll need."""
+        self._encode_every_frame = bool(every)
 
     @property
     def threshold(self) -> float | None:
@@ -237,6 +247,7 @@ class VideoWorker(QObject):
             self.pipeline_failed.emit(f"cannot load the face model: {exc}")
             return
         self.pipeline = pipeline
+        self._follower = None  # made again for this pipeline at the next frame
         self.pipeline_ready.emit(PipelineInfo.of(pipeline))
 
     def _apply_requests(self) -> None:
@@ -269,6 +280,8 @@ class VideoWorker(QObject):
             self._failed(f"{source_label(self._spec)}: {exc}")
             return
         self._source = source
+        if self._follower is not None:
+            self._follower.reset()  # another source: its faces start new tracks
         if self._stop.is_set():  # stop() came while it opened, too early to close it
             source.close()
 
@@ -369,7 +382,7 @@ class VideoWorker(QObject):
             if threshold is None:
                 gallery = None  # nothing to match under yet: faces are found, not named
             try:
-                result = pipeline.process(frame, gallery, threshold, keep_crops=True)
+                result = self._follow(pipeline, frame, gallery, threshold)
                 self.processing_error = None
             except Exception as exc:  # e.g. a gallery of another model's dimension
                 if self.processing_error is None:
@@ -378,11 +391,29 @@ class VideoWorker(QObject):
                 self.processing_error = str(exc)
                 result = FrameResult(frame, ())
         with self._lock:
+            unread = self._latest
+            if getattr(unread, "ended", ()) and hasattr(result, "ended"):  # tracks that ended in a frame never shown
+                result = replace(result, ended=unread.ended + result.ended)
             self._latest = result
             notify = not self._notified
             self._notified = True
         if notify:
             self.result_ready.emit()
+
+    def _follow(self, pipeline: Pipeline, frame: Frame, gallery: Gallery | None, threshold: float | None) -> FrameResult:
+        """Detect, track and decide one frame by the open-set rule under ``threshold`` (None:
+        nobody is named, as there is no gallery either)."""
+        from ..app.recognition import identify_rule
+        from ..decide import OpenSetRule
+        from ..follow import FaceFollower, FollowSettings
+
+        follower = self._follower
+        if follower is None or follower.pipeline is not pipeline:
+            follower = self._follower = FaceFollower(pipeline, OpenSetRule(cap=0.0), FollowSettings())
+        follower.settings = replace(follower.settings, encode_all=self._encode_every_frame)
+        if threshold is not None:
+            follower.rule = identify_rule(self._config, threshold)
+        return follower.process(frame, gallery, keep_crops=True)
 
     def _fit(self, frame: Frame) -> Frame:
         side = self._max_side

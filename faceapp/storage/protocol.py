@@ -1,8 +1,8 @@
 """GalleryStore: everything the application needs from the database of enrolled people.
 
 The front ends, re-encoding and the benchmarks program against this protocol, never against
-one database, so a backend (SQLite today, PostgreSQL later) can be swapped in by
-:func:`faceapp.storage.open_store` without touching them. It is structural: a backend does
+one database, so a backend (a SQLite file, or a PostgreSQL server several stations share)
+can be swapped in by :func:`faceapp.storage.open_store` without touching them. It is structural: a backend does
 not inherit from it, it only has to provide every member with the same signature and the
 behaviour described here, which tests/storage/test_store_contract.py checks for each backend.
 
@@ -22,14 +22,15 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from ..match import Gallery
-from .records import PersonInfo, StoredCrop, StoredSource, TemplateInfo
+from .records import PersonInfo, QueuedEvent, StoredCrop, StoredSource, TemplateInfo
 
 # typing.Self needs Python 3.11; faceapp supports 3.10.
 _Store = TypeVar("_Store", bound="GalleryStore")
@@ -106,8 +107,9 @@ class GalleryStore(Protocol):
         ...
 
     def delete(self, name: str) -> int:
-        """Erase a person and all their templates; returns how many templates went. Their
-        events stay in the log under the name they were logged with, unlinked."""
+        """Erase a person, all their templates and crops, and their events (those linked to
+        them and those logged under their name); returns how many templates went. Erased means
+        that no copy stays readable in the database's files (journal included)."""
         ...
 
     # -- templates ------------------------------------------------------------------------
@@ -186,11 +188,70 @@ class GalleryStore(Protocol):
     ) -> int:
         """Record a decision of one of :data:`~faceapp.storage.records.EVENT_KINDS` (ValueError
         for another); returns the event id. The name is filled in from ``person_id`` and the
-        person from ``name`` when missing; a non-finite distance is stored as None."""
+        person from ``name`` when missing; a non-finite distance is stored as None. The event
+        records the station the store was opened for (``open_store(..., station=)``)."""
         ...
 
     def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
         """The newest ``limit`` events first, as dicts with the keys id, at, kind, person_id,
-        name, decision, distance and source; with ``name``, only the events logged under that
+        name, decision, distance, source and station; with ``name``, only the events logged under that
         name (also of deleted people) and those of the person now carrying it."""
+        ...
+
+    def log_events(self, events: Sequence[QueuedEvent]) -> int:
+        """Write events made by the application (one just decided, or several kept while the
+        gallery was offline) in one transaction, each with its own time and this store's
+        station, filling in name and person as :meth:`log_event` does; an event whose ``uid``
+        is stored already is skipped, so a retry after a lost reply never writes one twice.
+        Returns how many were new."""
+        ...
+
+    def purge_events(self, older_than: datetime) -> int:
+        """Erase every event logged before ``older_than`` (naive: UTC), as :meth:`delete`
+        erases; returns how many went. The retention period's purge."""
+        ...
+
+    # -- the database as a whole: its schema, and moving a gallery between stores ----------
+
+    @property
+    def schema_versions(self) -> tuple[int, int]:
+        """(the schema version the database was at when opened, the version it is at now):
+        they differ when opening upgraded it. Each backend counts its own versions."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """How many rows each table holds: {'people': n, 'templates': n, 'events': n}."""
+        ...
+
+    def export_rows(self, table: str, after_id: int = 0, limit: int = 500) -> list[tuple]:
+        """Up to ``limit`` rows of ``table`` ('people', 'templates' or 'events') with ids after
+        ``after_id``, in id order, each a tuple of :data:`~faceapp.storage.records.TRANSFER_COLUMNS`
+        [table]: the same for every backend. ValueError for another table."""
+        ...
+
+    def import_rows(self, pages: Iterable[tuple[str, Sequence[tuple]]]) -> dict[str, int]:
+        """Write pages of (table, rows as :meth:`export_rows` gives them, of any backend) into
+        this store, keeping their ids, in one transaction; returns how many rows went into
+        each table. Only into an empty gallery (StoreError otherwise); people before their
+        templates and events. A failure leaves the store empty."""
+        ...
+
+
+@runtime_checkable
+class GalleryWatcher(Protocol):
+    """Tells a station that the gallery changed elsewhere (:func:`faceapp.storage.watch_gallery`):
+    PostgreSQL's LISTEN/NOTIFY, or a SQLite file's data_version. It has a connection of its own."""
+
+    @property
+    def online(self) -> bool:
+        """Whether the watcher reaches the database now (a server can go away and come back)."""
+        ...
+
+    def changed(self) -> bool:
+        """Whether people or templates changed since the last call; never blocks. True once
+        after an outage ends, as what changed meanwhile was not heard."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching (idempotent)."""
         ...

@@ -3,6 +3,8 @@ whatever the backend, so front ends never depend on which database holds the gal
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # The decisions the event log records; log_event refuses any other kind.
@@ -28,6 +30,25 @@ class StoredSource:
     person_id: int
     model_id: str
     source: str
+
+
+@dataclass(frozen=True)
+class QueuedEvent:
+    """An event on its way to the log, kept by the station until the gallery has it (at once,
+    or after an outage).
+
+    ``uid`` is its own id, made when it was decided (a uuid), so writing it again after a
+    connection lost at the wrong moment cannot store it twice; ``at`` is when it happened.
+    """
+
+    uid: str
+    at: str
+    kind: str
+    person_id: int | None = None
+    name: str | None = None
+    decision: str | None = None
+    distance: float | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,3 +85,28 @@ class TemplateInfo:
         if model_id is None:
             return "unknown"
         return "in use" if self.model_id == model_id else "other model"
+
+
+# What ``export_rows`` gives and ``import_rows`` takes, per table, in this order, the same for
+# every backend: times are ISO-8601 text (UTC), encodings, thumbnails and crops bytes, so that
+# 'faceapp db copy' moves a gallery between any two stores row for row, ids included.
+TRANSFER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "people": ("id", "name", "name_key", "created_at", "thumbnail"),
+    "templates": ("id", "person_id", "model_id", "dim", "encoding", "source", "quality", "created_at", "crop"),
+    "events": ("id", "at", "kind", "person_id", "name", "decision", "distance", "source", "station"),
+}
+
+
+def queued_rows(events: Sequence[QueuedEvent], station: str | None,
+                lookup: Callable[[int | None, str | None], tuple[int | None, str | None]]) -> list[tuple]:
+    """The rows (uid, at, kind, person_id, name, decision, distance, source, station) that
+    log_events inserts: ``lookup(person_id, name)`` fills in the person and name as
+    log_event does; a non-finite distance becomes None, as there."""
+    rows = []
+    for e in events:
+        if e.kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {e.kind!r}")
+        person_id, name = lookup(e.person_id, e.name)
+        distance = None if e.distance is None or not math.isfinite(float(e.distance)) else float(e.distance)
+        rows.append((e.uid, e.at, e.kind, person_id, name, e.decision, distance, e.source, station))
+    return rows

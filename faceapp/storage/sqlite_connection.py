@@ -19,7 +19,10 @@ from typing import TypeVar
 import sqlite_utils
 
 from ..errors import StoreError
-from .sqlite_schema import check_file, migrate
+from .common import log
+from .sqlite_crypto import connect as connect_encrypted
+from .sqlite_crypto import error_types, is_plain_sqlite, looks_encrypted, needs_key, wrong_key
+from .sqlite_schema import check_file, migrate, user_version
 
 DEFAULT_BUSY_TIMEOUT_MS = 2000
 MEMORY = ":memory:"
@@ -31,10 +34,16 @@ def _error_name(exc: sqlite3.Error) -> str:
     return getattr(exc, "sqlite_errorname", "") or ""
 
 
-def translate(exc: sqlite3.Error, path: object, busy_timeout_ms: int) -> StoreError:
-    """A StoreError a user can act on, for any sqlite3 error on the database at ``path``."""
+def translate(exc: Exception, path: object, busy_timeout_ms: int, encrypted: bool = False) -> StoreError:
+    """A StoreError a user can act on, for any sqlite3 (or SQLCipher) error on the database at
+    ``path``; ``encrypted``: it was opened with a key, so 'not a database' means a wrong key."""
     name = _error_name(exc)
     text = str(exc)
+    if encrypted and (name.startswith("SQLITE_NOTADB") or "file is not a database" in text):
+        return wrong_key(path)
+    if encrypted and text == "SQL logic error":  # SQLCipher's only word for a page that fails its HMAC
+        return StoreError(f"{path}: the database is damaged or was altered (a page failed its authentication "
+                          "check). Restore a backup or start a new one (--db, or Settings in the window)")
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED") or "locked" in text:
         return StoreError(
             f"{path}: the database is locked ({text}, waited {busy_timeout_ms} ms); "
@@ -55,7 +64,7 @@ def translate(exc: sqlite3.Error, path: object, busy_timeout_ms: int) -> StoreEr
         return StoreError(f"{path}: the database is read-only ({text}); check the file's permissions")
     if name.startswith("SQLITE_FULL") or "disk is full" in text:
         return StoreError(f"{path}: the disk is full ({text}); free some space and try again")
-    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
+    if type(exc).__name__ == "ProgrammingError" and "closed" in text:  # sqlite3's or SQLCipher's
         return StoreError(f"{path}: the database was closed; open it again")
     return StoreError(f"{path}: database error: {text}")
 
@@ -101,10 +110,16 @@ class SqliteConnection:
     opens its own (WAL lets readers and one writer share the file).
     """
 
-    def __init__(self, db: sqlite_utils.Database, path: Path | str, busy_timeout_ms: int) -> None:
+    station: str | None = None  # names this station in every event it logs (open's ``station``)
+    schema_versions: tuple[int, int] = (0, 0)  # (found when opened, now): see GalleryStore
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | str, busy_timeout_ms: int,
+                 encrypted: bool = False) -> None:
         self.db = db
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self.encrypted = encrypted  # SQLCipher: its connection raises its own exception classes
+        self._error_types: tuple[type[Exception], ...] = error_types() if encrypted else (sqlite3.Error,)
 
     @classmethod
     def open(
@@ -113,21 +128,32 @@ class SqliteConnection:
         *,
         create: bool = True,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        key: str | None = None,
+        station: str | None = None,
     ) -> _Connection:
         """Open (and with ``create`` make) the database, check it and bring its schema up to date.
 
         Nothing is written to a file that turns out not to be a healthy faceapp database,
-        so a wrong --db never destroys someone's file.
+        so a wrong --db never destroys someone's file. ``key`` opens an encrypted (SQLCipher)
+        file, and a new or empty one is made encrypted with it; a plain file opens as it is,
+        key or not ('faceapp db encrypt' converts it).
         """
         where = _locate(path, create)
+        encrypted = False
+        if isinstance(where, Path):
+            if key is None and looks_encrypted(where):
+                raise needs_key(where)
+            encrypted = key is not None and not is_plain_sqlite(where)
         try:
-            conn = sqlite3.connect(
-                str(where), timeout=busy_timeout_ms / 1000.0, isolation_level=None
-            )
-        except sqlite3.Error as exc:
-            raise translate(exc, where, busy_timeout_ms) from exc
+            if encrypted:
+                conn = connect_encrypted(where, key, busy_timeout_ms / 1000.0)
+            else:
+                conn = sqlite3.connect(str(where), timeout=busy_timeout_ms / 1000.0, isolation_level=None)
+        except (sqlite3.Error, *(error_types() if encrypted else ())) as exc:
+            raise translate(exc, where, busy_timeout_ms, encrypted) from exc
         db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
-        store = cls(db, where, busy_timeout_ms)
+        store = cls(db, where, busy_timeout_ms, encrypted)
+        store.station = station
         try:
             store._prepare()
         except BaseException:
@@ -139,19 +165,38 @@ class SqliteConnection:
         with self._errors():
             self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             self.db.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are overwritten with zeros, not just unlinked: an erased person's
+            # name, encodings and crops must not stay readable in free space.
+            self.db.execute("PRAGMA secure_delete = ON")
             check_file(self.db, self.path)
             self.db.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL never corrupts; it only may lose the last commit on power
             # loss, and saves an fsync per enrolment/event.
             self.db.execute("PRAGMA synchronous = NORMAL")
+            found = user_version(self.db)
             migrate(self.db, self._write)
+            self.schema_versions = (found, user_version(self.db))
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path, self.busy_timeout_ms) from exc
+        except self._error_types as exc:
+            raise translate(exc, self.path, self.busy_timeout_ms, self.encrypted) from exc
+
+    def _erase_traces(self) -> bool:
+        """After a deletion: copy the WAL (which still holds the rows as they were before)
+        into the file and cut it to nothing, so the deleted bytes are left nowhere. Returns
+        False, with a warning, when another connection's open read kept old copies in the WAL
+        (they go when it checkpoints or closes)."""
+        if self.path == MEMORY:
+            return True
+        with self._errors():
+            busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("%s: another connection is reading the database, so copies of what was just "
+                        "deleted stay in its -wal file until that connection closes", self.path)
+        return not busy
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -187,7 +232,7 @@ class SqliteConnection:
         """Close the connection (idempotent); the last one out checkpoints the WAL."""
         try:
             self.db.conn.close()
-        except sqlite3.Error:
+        except self._error_types:
             pass
 
     def __enter__(self: _Connection) -> _Connection:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from datetime import datetime, timezone
 
 from ..names import clean_name, name_key
 from .common import now
@@ -24,17 +25,19 @@ def insert_event(
     decision: str | None,
     distance: float | None,
     source: str | None,
+    station: str | None = None,
 ) -> int:
     """Insert one event inside the caller's transaction (enroll logs its own within its
-    write, so a failed enrolment leaves no event); returns the event id."""
+    write, so a failed enrolment leaves no event); returns the event id. ``station``: which
+    station logged it."""
     if distance is not None:
         distance = float(distance)
         if not math.isfinite(distance):
             distance = None  # inf = "nobody enrolled"; SQL has no portable infinity
     cur = conn.execute(
-        "INSERT INTO events (at, kind, person_id, name, decision, distance, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (now(), kind, person_id, name, decision, distance, source),
+        "INSERT INTO events (at, kind, person_id, name, decision, distance, source, station)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (now(), kind, person_id, name, decision, distance, source, station),
     )
     return int(cur.lastrowid)
 
@@ -70,7 +73,8 @@ class SqliteEvents(SqliteConnection):
                 row = conn.execute("SELECT id FROM people WHERE name_key = ?", (name_key(name),)).fetchone()
                 person_id = None if row is None else int(row[0])
             return insert_event(
-                conn, kind, person_id=person_id, name=name, decision=decision, distance=distance, source=source
+                conn, kind, person_id=person_id, name=name, decision=decision, distance=distance, source=source,
+                station=self.station,
             )
 
     def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
@@ -81,7 +85,7 @@ class SqliteEvents(SqliteConnection):
         """
         if int(limit) < 0:
             raise ValueError("limit must be >= 0")
-        sql = "SELECT id, at, kind, person_id, name, decision, distance, source FROM events"
+        sql = "SELECT id, at, kind, person_id, name, decision, distance, source, station FROM events"
         params: list = []
         if name is not None:
             key = name_key(clean_name(name))
@@ -94,3 +98,16 @@ class SqliteEvents(SqliteConnection):
         params.append(int(limit))
         with self._errors():
             return list(self.db.query(sql, params))
+
+    def purge_events(self, older_than: datetime) -> int:
+        """Erase every event logged before ``older_than`` (an aware datetime; a naive one is
+        taken as UTC); returns how many went. Erased as :meth:`delete` erases a person."""
+        if older_than.tzinfo is None:
+            older_than = older_than.replace(tzinfo=timezone.utc)
+        # Stored times are UTC ISO-8601 text with milliseconds, so text order is time order.
+        cutoff = older_than.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+        with self._write() as conn:
+            gone = int(conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount)
+        if gone:
+            self._erase_traces()
+        return gone

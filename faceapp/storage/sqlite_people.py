@@ -126,6 +126,7 @@ class SqlitePeople(SqliteConnection):
                 decision=f"{decision}, {n} template{'s' if n != 1 else ''}",
                 distance=None,
                 source=distinct_sources.pop() if len(distinct_sources) == 1 else None,
+                station=self.station,
             )
         return person_id
 
@@ -180,12 +181,17 @@ class SqlitePeople(SqliteConnection):
             conn.execute("UPDATE people SET name = ?, name_key = ? WHERE id = ?", (new, name_key(new), person_id))
 
     def delete(self, name: str) -> int:
-        """Erase a person and all their templates; returns how many templates went.
+        """Erase a person, all their templates and crops and every event of theirs (linked to
+        them, or logged under their name); returns how many templates went.
 
-        Their events stay in the log under the name they were logged with (person_id NULL).
+        Erased means unreadable: secure_delete zeroes the rows in the file, and the WAL, which
+        still holds them as they were, is checkpointed and cut (see ``_erase_traces``).
         """
         with self._write() as conn:
-            person_id, _ = person_row(conn, name)
+            person_id, stored = person_row(conn, name)
             count = int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0])
+            conn.execute("DELETE FROM events WHERE person_id = ? OR (person_id IS NULL AND name = ? COLLATE NOCASE)",
+                         (person_id, stored))
             conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+        self._erase_traces()
         return count

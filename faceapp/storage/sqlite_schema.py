@@ -72,7 +72,23 @@ def _m2_template_crops(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE templates ADD COLUMN crop BLOB")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops)
+def _m3_event_station(db: sqlite_utils.Database) -> None:
+    # Which station logged each event (--station); NULL for events from before stations.
+    db.execute("ALTER TABLE events ADD COLUMN station TEXT")
+    # A queued event's own id (log_events), so that writing it twice stores it once.
+    db.execute("ALTER TABLE events ADD COLUMN uid TEXT")
+    db.execute("CREATE UNIQUE INDEX events_uid ON events(uid)")
+    # A counter that moves with every change to people or templates, never with an event, so a
+    # window watching the file (sqlite_watch) reloads its gallery only when there is cause.
+    db.execute("CREATE TABLE gallery_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+    db.execute("INSERT INTO gallery_changes (id, n) VALUES (1, 0)")
+    for table in ("people", "templates"):
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_{op.lower()}_counted AFTER {op} ON {table}"
+                       " BEGIN UPDATE gallery_changes SET n = n + 1; END")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops, _m3_event_station)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from .sqlite_events import SqliteEvents
 from .sqlite_people import SqlitePeople
 from .sqlite_templates import SqliteTemplates
+from .sqlite_transfer import SqliteTransfer
 
 if TYPE_CHECKING:
     from .protocol import GalleryStore
 
 
-class SqliteStore(SqlitePeople, SqliteTemplates, SqliteEvents):
+class SqliteStore(SqlitePeople, SqliteTemplates, SqliteEvents, SqliteTransfer):
     """An open faceapp SQLite database. Make one with ``SqliteStore.open(path)`` (or
     :func:`faceapp.storage.open_store`); use ``with`` to close it.
 

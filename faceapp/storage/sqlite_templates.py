@@ -8,6 +8,7 @@ it (``faceapp reencode``) instead of everyone enrolling again.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,39 +27,47 @@ class SqliteTemplates(SqliteConnection):
     def gallery(self, model_id: str) -> Gallery:
         """Every template made by ``model_id``, as one matrix ready for matching.
 
-        One query; the blobs are joined and read with one frombuffer, so even a large
-        gallery loads in one pass over its bytes. Templates of other models are left out (see
-        stale_templates).
+        One read transaction, whose queries walk the (model_id, person_id) index in its own
+        order (SQLite sorts nothing): how many templates each person has, whose ids repeat into
+        the person_ids column, then the encodings alone, copied a few thousand at a time into
+        one preallocated array. No list of a million blobs, nor one joined copy of them, is
+        ever held. Templates of other models are left out (see stale_templates).
         """
         with self._read() as conn:
-            rows = conn.execute(
-                # (person_id, id) is the index's own order, so SQLite sorts nothing.
-                "SELECT person_id, dim, encoding FROM templates WHERE model_id = ? ORDER BY person_id, id",
+            first = conn.execute("SELECT dim FROM templates WHERE model_id = ? LIMIT 1", (model_id,)).fetchone()
+            if first is None:
+                return Gallery.empty(0, model_id)
+            dim = int(first[0])
+            counts = conn.execute(
+                "SELECT person_id, COUNT(*) FROM templates WHERE model_id = ? GROUP BY person_id ORDER BY person_id",
                 (model_id,),
             ).fetchall()
+            ids, per_person = zip(*counts)
+            person_ids = np.repeat(np.array(ids, np.int64), np.array(per_person, np.int64))
+            encodings = np.empty((len(person_ids), dim), "<f4")
+            flat, size, at = encodings.reshape(-1).view(np.uint8), dim * 4, 0
+            cursor = conn.execute("SELECT encoding FROM templates WHERE model_id = ? ORDER BY person_id, id", (model_id,))
+            while rows := cursor.fetchmany(4096):
+                blobs = [row[0] for row in rows]
+                if set(map(len, blobs)) != {size}:  # the dims column is read only to say what is wrong
+                    raise self._damaged_dims(conn, model_id)
+                flat[at : at + size * len(blobs)] = np.frombuffer(b"".join(blobs), np.uint8)
+                at += size * len(blobs)
             names = dict(conn.execute("SELECT id, name FROM people").fetchall())
-        if not rows:
-            return Gallery.empty(0, model_id)
-        dims = {int(r[1]) for r in rows}
-        if len(dims) != 1:
-            raise StoreError(
-                f"{self.path}: templates of model {model_id!r} have mixed dimensions {sorted(dims)}; "
-                "the database is damaged. Restore a backup or re-enroll"
-            )
-        dim = dims.pop()
-        blob = b"".join(r[2] for r in rows)
-        if len(blob) != len(rows) * dim * 4:
-            raise StoreError(
-                f"{self.path}: a template of model {model_id!r} has the wrong size; "
-                "the database is damaged. Restore a backup or re-enroll"
-            )
-        encodings = np.frombuffer(blob, dtype="<f4").reshape(len(rows), dim)
-        person_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         usable = usable_rows(encodings, model_id, self.path,
                              lambda bad: sorted({names.get(int(i), f"person {int(i)}") for i in person_ids[bad]}))
-        if not usable.all():  # index only then: a healthy gallery stays a view of the blob, not a copy
+        if not usable.all():  # index only then: a healthy gallery keeps the one array, not a copy
             encodings, person_ids = encodings[usable], person_ids[usable]
         return Gallery(encodings, person_ids, names, model_id)
+
+    def _damaged_dims(self, conn: sqlite3.Connection, model_id: str) -> StoreError:
+        """What is wrong when a template's bytes do not match its model's dimension."""
+        dims = sorted(int(r[0]) for r in conn.execute("SELECT DISTINCT dim FROM templates WHERE model_id = ?", (model_id,)))
+        if len(dims) != 1:
+            return StoreError(f"{self.path}: templates of model {model_id!r} have mixed dimensions {dims}; "
+                              "the database is damaged. Restore a backup or re-enroll")
+        return StoreError(f"{self.path}: a template of model {model_id!r} has the wrong size; "
+                          "the database is damaged. Restore a backup or re-enroll")
 
     def _model_dim(self, model_id: str) -> int | None:
         with self._errors():
@@ -205,4 +214,6 @@ class SqliteTemplates(SqliteConnection):
                 (person_id,),
             ).fetchone()
             conn.execute("UPDATE people SET thumbnail = ? WHERE id = ?", (None if best is None else best[0], person_id))
-            return int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0])
+            left = int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0])
+        self._erase_traces()  # the removed crop and encoding, out of the WAL too
+        return left

@@ -83,3 +83,41 @@ def test_an_unreadable_card_stops_only_what_needs_the_threshold(tmp_path: Path) 
     assert resolve_config(flags={"model_path": missing, "threshold_override": 0.4}, environ={}).threshold == 0.4
     with pytest.raises(ModelError):  # a level asked for on the command line cannot be honoured without it
         resolve_config(flags={"model_path": missing, "far_level": "0.001"}, environ={})
+
+
+def open_set_card(card: Path) -> Path:
+    """The test card with open-set levels (``faceapp.decide``), as training/calibrate_open_set.py writes them."""
+    raw = json.loads(card.read_text())
+    raw["thresholds"]["open_set"] = {"by_fpir": {"0.05": {"1": 1.0, "100": 0.75}, "0.01": {"1": 0.9, "100": 0.65}},
+                                     "default_fpir": "0.05", "min_margin": 0.04}
+    card.write_text(json.dumps(raw))
+    return card
+
+
+def test_the_open_set_level_and_margin_come_from_the_card_unless_chosen(card: Path) -> None:
+    from faceapp.app.recognition import identify_rule
+
+    open_set_card(card)
+    config = resolve_config(flags={"model_path": card}, environ={})
+    assert (config.open_set_level, dict(config.fpir_table), config.margin) == ("0.05", {1: 1.0, 100: 0.75}, 0.04)
+    assert config.fpir_level is None and config.min_margin is None  # nothing was chosen: nothing to save
+    assert config.fpir_levels == ("0.05", "0.01")
+    rule = identify_rule(config)
+    assert rule.threshold_for(1) == 0.8 and rule.threshold_for(100) == 0.75  # capped by the 1:1 default, 0.8
+    chosen = resolve_config(flags={"model_path": card, "fpir_level": "1e-2", "min_margin": 0.1}, environ={})
+    assert (chosen.open_set_level, chosen.fpir_table[100], chosen.margin) == ("0.01", 0.65, 0.1)
+    assert identify_rule(resolve_config(flags={"model_path": card, "threshold_override": 0.5}, environ={})).threshold_for(100) == 0.5
+    with pytest.raises(ConfigError, match="--fpir 0.2: the model card has no such level; it has 0.05, 0.01"):
+        resolve_config(flags={"model_path": card, "fpir_level": "0.2"}, environ={})
+    with pytest.raises(ConfigError, match="--margin"):
+        resolve_config(flags={"model_path": card, "min_margin": -1.0}, environ={})
+
+
+def test_a_card_without_open_set_levels_identifies_under_the_1v1_threshold(card: Path) -> None:
+    from faceapp.app.recognition import identify_rule
+
+    config = resolve_config(flags={"model_path": card}, environ={})
+    assert config.open_set_level is None and dict(config.fpir_table) == {} and config.margin == 0.0
+    assert identify_rule(config).threshold_for(1000) == LEVELS["0.001"]
+    with pytest.raises(ConfigError, match="no open-set levels"):
+        resolve_config(flags={"model_path": card, "fpir_level": "0.01"}, environ={})

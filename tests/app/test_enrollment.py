@@ -49,3 +49,103 @@ def test_shots_are_spaced_in_the_sources_own_time_and_different_photos_always_di
     assert capture.offer(_result(_face(), at=0.0, path="b.jpg")).shot is not None  # another photo
     assert capture.offer(_result(_face(), at=0.1, path="b.jpg")).shot is None  # the same photo again, too soon
     assert capture.offer(_result(_face(), at=0.6, path="b.jpg")).shot is not None
+
+
+# --- templates that would poison every later match are refused (faceapp.app.enroll_checks) --------
+
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from faceapp.app import Database  # noqa: E402
+from faceapp.app.enrollment import (  # noqa: E402
+    COVERED_HINT,
+    RefusedShotsError,
+    Shot,
+    import_people,
+    photo_shots,
+    screen_shots,
+    store_shots,
+)
+from faceapp.images import load_image  # noqa: E402
+
+from conftest import RepoFaces  # noqa: E402
+
+
+def test_a_covered_or_unclear_face_is_no_shot() -> None:
+    capture = ShotCapture(shots_needed=1)
+    doubtful = _face()
+    doubtful = replace(doubtful, detection=replace(doubtful.detection, score=0.7))  # a hand over the mouth scores low
+    step = capture.offer(_result(doubtful))
+    assert step.shot is None and COVERED_HINT in step.hints
+
+
+@pytest.fixture(scope="module")
+def shots(shipped_pipeline, repo_faces: RepoFaces) -> dict[str, list[Shot]]:
+    """Shots of E's photos, and of the doorway photos as if they had passed the quality check
+    (``problems`` emptied), to test the agreement check on their own."""
+    def shot(path: Path) -> Shot:
+        return Shot.of(shipped_pipeline.encode_one(load_image(path), largest=True), str(path))
+
+    return {"e": [shot(p) for p in repo_faces.e[:4]],
+            "doorway": [replace(shot(p), problems=()) for p in repo_faces.others["doorway-1"]]}
+
+
+def test_photos_too_poor_to_judge_are_refused_with_what_is_wrong(shipped_pipeline, repo_faces: RepoFaces) -> None:
+    good, problems = photo_shots(shipped_pipeline, [repo_faces.hungry[0], repo_faces.stranger])
+    assert [s.source for s in good] == [str(repo_faces.hungry[0].resolve())]
+    (message,) = problems
+    assert message.startswith(f"{repo_faces.stranger}: the face is ") and "turned away" in message
+    assert "too poor to enroll" in message
+
+
+def test_a_face_unlike_the_persons_others_is_refused_and_the_rest_kept(shots, shipped_model_card) -> None:
+    from faceapp.embed import read_card
+
+    threshold = read_card(shipped_model_card).default_threshold
+    stranger = shots["doorway"][0]
+    kept, refused = screen_shots([*shots["e"][:3], stranger], None, threshold)
+    assert kept == shots["e"][:3]
+    (message,) = refused
+    assert message.startswith(f"{stranger.source}: does not look like the person's other faces (distance ")
+    assert screen_shots(shots["e"], None, threshold) == (shots["e"], [])  # E's own faces agree
+    assert screen_shots([*shots["e"], stranger], None, None)[1] == []  # no threshold: no agreement check
+    # Two faces with nothing else to go by: no telling which is right, so neither is stored.
+    kept, refused = screen_shots([shots["e"][0], stranger], None, threshold)
+    assert kept == [] and len(refused) == 2 and all("do not look like one person" in m for m in refused)
+    # ... unless the person's templates already say who they are.
+    existing = np.stack([s.encoding for s in shots["e"][1:3]])
+    kept, refused = screen_shots([shots["e"][0], stranger], existing, threshold)
+    assert kept == [shots["e"][0]] and len(refused) == 1
+
+
+def test_storing_refuses_every_shot_when_one_is_refused_and_leaves_the_database_as_it_was(
+        shots, tmp_path: Path, shipped_model_card) -> None:
+    from faceapp.embed import read_card
+
+    threshold = read_card(shipped_model_card).default_threshold
+    with Database.open(tmp_path / "faces.db", create=True) as db:
+        store_shots(db, "E", shots["e"][:2], "m", threshold=threshold)
+        before = (db.person("E").templates, len(db.events()))
+        with pytest.raises(RefusedShotsError, match="does not look like the person's other faces.*nothing was enrolled"):
+            store_shots(db, "E", [shots["e"][2], shots["doorway"][0]], "m", threshold=threshold)
+        poor = replace(shots["doorway"][0], problems=("turned away",))
+        with pytest.raises(RefusedShotsError, match="the face is turned away, too poor to enroll"):
+            store_shots(db, "E", [poor], "m")  # too poor is refused even without the agreement check
+        assert (db.person("E").templates, len(db.events())) == before
+
+
+def test_an_import_skips_the_photos_unlike_the_folders_others(shipped_pipeline, repo_faces: RepoFaces,
+                                                              tmp_path: Path, shipped_model_card) -> None:
+    from faceapp.embed import read_card
+
+    folder = tmp_path / "people" / "Person E"
+    folder.mkdir(parents=True)
+    for photo in [*repo_faces.hungry[:3], repo_faces.stranger]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    threshold = read_card(shipped_model_card).default_threshold
+    with Database.open(tmp_path / "faces.db", create=True) as db:
+        (step,) = import_people(db, shipped_pipeline, [folder], threshold=threshold)
+        assert step.outcome == "enrolled" and step.templates == 3 and step.unusable == 1
+        assert any(repo_faces.stranger.name in m and "too poor" in m for m in step.messages)

@@ -15,18 +15,19 @@ from faceapp.camera import open_source
 from faceapp.errors import FaceAppError
 from faceapp.gui.tasks import TaskGroup
 from faceapp.gui.worker import JobResult, VideoWorker
-from faceapp.types import FrameResult
 
 from .conftest import WAIT_MS
 
 
 class GatedPipeline:
-    """Stands in for the pipeline: records each frame it is given (index, gallery, threshold)
-    and holds it until ``gate`` is open, like a slow model."""
+    """Stands in for the pipeline: finds no face, and holds each frame until ``gate`` is open,
+    like a slow model. ``calls`` records each frame the worker decides (index, gallery, and the
+    threshold of the open-set rule it decides under, None without a gallery), as seen by the
+    worker's FaceFollower (``start_worker`` wraps its ``process``)."""
 
     model_id = "stub-model"
     detector = SimpleNamespace(name="stub", quality="high")
-    encoder = SimpleNamespace(device="cpu", runtime="onnx",
+    encoder = SimpleNamespace(device="cpu", runtime="onnx", dim=128,
                               card=SimpleNamespace(thresholds={"0.001": 0.5}, default_level="0.001", dim=128))
 
     def __init__(self) -> None:
@@ -34,16 +35,24 @@ class GatedPipeline:
         self.gate = threading.Event()
         self.gate.set()
 
-    def process(self, frame, gallery=None, threshold=None, keep_crops=False) -> FrameResult:
-        self.calls.append((frame.index, gallery, threshold))
+    def find_faces(self, image, still=False) -> list:
         assert self.gate.wait(60), "the test never opened the gate"
-        return FrameResult(frame, ())
+        return []
 
 
 @pytest.fixture
-def start_worker(qapp, gui_settings):
+def start_worker(qapp, gui_settings, monkeypatch):
     """Start VideoWorkers the way the window does (a Task of a TaskGroup); at the end the group
     must join every one of them."""
+    from faceapp.follow import FaceFollower
+
+    process = FaceFollower.process
+
+    def recorded(follower, frame, gallery, keep_crops=False):
+        follower.pipeline.calls.append((frame.index, gallery, None if gallery is None else follower.rule.cap))
+        return process(follower, frame, gallery, keep_crops)
+
+    monkeypatch.setattr(FaceFollower, "process", recorded)
     group = TaskGroup()
 
     def start(pipeline: GatedPipeline, **kwargs) -> tuple[VideoWorker, object]:

@@ -18,6 +18,8 @@ import pytest
 
 from faceapp.storage import GalleryStore, open_store
 
+from .postgres_cluster import drop_database, fresh_database, shared_cluster, stop_shared_cluster
+
 DIM = 128
 MODEL = "faceapp-encoder-v1"
 TABLES = ("people", "templates", "events")
@@ -95,11 +97,61 @@ class SqliteBackend:
         pass  # the file goes with tmp_path
 
 
-# Every backend the contract runs against: add a factory here (e.g. "postgresql") and the
-# whole of test_store_contract.py runs on it too.
+class PostgresBackend:
+    """A fresh database on the session's throwaway PostgreSQL cluster (see postgres_cluster.py),
+    holding an empty gallery; skipped where PostgreSQL is not installed."""
+
+    name = "postgresql"
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.cluster = shared_cluster()
+        self.url = fresh_database(self.cluster)
+
+    def open(self, **options: Any) -> GalleryStore:
+        return open_store(self.url, **options)
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(self.url, autocommit=True)
+        conn.execute("SET search_path TO faceapp")
+        return conn
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        with self._connect() as conn:
+            return {table: conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall() for table in TABLES}
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._connect() as conn:
+            cur = conn.execute(sql.replace("?", "%s"), tuple(params))
+            return cur.fetchall() if cur.description else []
+
+    def fail_event_inserts(self, message: str) -> None:
+        self.execute("CREATE FUNCTION no_events() RETURNS trigger LANGUAGE plpgsql AS"
+                     f" $$ BEGIN RAISE EXCEPTION '{message}'; END $$")
+        self.execute("CREATE TRIGGER no_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION no_events()")
+
+    def allow_event_inserts(self) -> None:
+        self.execute("DROP TRIGGER no_events ON events")
+        self.execute("DROP FUNCTION no_events()")
+
+    def cleanup(self) -> None:
+        drop_database(self.cluster, self.url)
+
+
+# Every backend the contract runs against: add a factory here and the whole of
+# test_store_contract.py runs on it too.
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "postgresql": PostgresBackend,
     "sqlite": SqliteBackend,
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_cluster_stops_at_the_end() -> Iterator[None]:
+    """The PostgreSQL cluster starts on first use (if ever) and goes when the session ends."""
+    yield
+    stop_shared_cluster()
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -8,7 +8,9 @@ one backend's files (SQLite headers, locking, migrations) lives in that backend'
 from __future__ import annotations
 
 import inspect
+import socket
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from faceapp.errors import FaceAppError, StoreError, UnknownPersonError
 from faceapp.match import identify
 from faceapp.names import validate_name
 from faceapp.storage import GalleryStore, PersonInfo, SqliteStore, StoredCrop, StoredSource, open_store
+from faceapp.storage.records import QueuedEvent
 
 from .conftest import DIM, MODEL, Backend, encodings
 
@@ -27,7 +30,8 @@ PROTOCOL_MEMBERS = {
     "enroll", "people", "person", "has_person", "thumbnail", "rename", "delete",
     "gallery", "stale_templates", "stale_people", "stale_crops", "stale_sources", "stale_without_crop",
     "reencode", "templates_of", "templates", "template_crop", "delete_template",
-    "log_event", "events",
+    "log_event", "events", "purge_events",
+    "schema_versions", "counts", "export_rows", "import_rows", "log_events",
 }
 
 
@@ -76,13 +80,18 @@ def test_the_store_satisfies_the_protocol_structurally(store: GalleryStore, back
     assert str(store.path)
 
 
-def test_open_store_refuses_postgresql_urls_for_now_and_creates_nothing(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_postgresql_server_is_one_line_without_the_password_and_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for url in ("postgresql://faceapp@localhost/faces", "postgres://u:secret@db.example/faces", "PostgreSQL://h/d"):
-        with pytest.raises(StoreError, match="PostgreSQL is not supported yet") as err:
-            open_store(url)
-        assert "secret" not in str(err.value)
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        for url in (f"postgresql://faceapp:secret@127.0.0.1:{port}/faces", f"PostgreSQL://u:secret@127.0.0.1:{port}/d",
+                    f"postgres://127.0.0.1:{port}/faces?connect_timeout=2"):
+            with pytest.raises(StoreError, match="cannot connect to the PostgreSQL server") as err:
+                open_store(url)
+            message = str(err.value)
+            assert "secret" not in message and "\n" not in message and f"127.0.0.1:{port}" in message
     assert list(tmp_path.iterdir()) == []  # not mistaken for a file name
 
 
@@ -277,19 +286,22 @@ def test_rename_keeps_templates_and_refuses_a_taken_name(store: GalleryStore) ->
     assert store.gallery(MODEL).names[pid] == "ALICIA"
 
 
-def test_delete_cascades_to_templates_and_events_keep_the_name(store: GalleryStore, backend: Backend) -> None:
+def test_delete_erases_the_person_their_templates_and_their_events(store: GalleryStore, backend: Backend) -> None:
     pid = store.enroll("Alice", encodings(3), MODEL)
     store.enroll("Alice", encodings(1, seed=9), "older-model")
-    store.enroll("Bob", encodings(1, seed=1), MODEL)
+    bob = store.enroll("Bob", encodings(1, seed=1), MODEL)
     store.log_event("verify", person_id=pid, decision="accepted", distance=0.4, source="cam")
-    assert store.delete("ALICE") == 4
-    assert not store.has_person("Alice")
+    store.log_event("verify", name="alice", decision="rejected", distance=1.4, source="cam")  # linked by name
+    store.rename("Alice", "Alicia")  # events logged before a rename are hers too
+    store.log_event("identify", decision="unknown", distance=1.5, source="cam")  # nobody's: stays
+    store.log_event("identify", person_id=bob, decision="recognised", distance=0.3, source="cam")
+    assert store.delete("ALICIA") == 4
+    assert not store.has_person("Alicia")
     rows = backend.snapshot()
     assert all(t[1] != pid for t in rows["templates"])
-    alice_events = store.events(name="Alice")
-    assert [e["kind"] for e in alice_events] == ["verify", "enroll", "enroll"]
-    assert all(e["person_id"] is None and e["name"] == "Alice" for e in alice_events)
-    assert store.gallery(MODEL).person_ids.tolist() == [store.person("Bob").id]
+    assert store.events(name="Alice") == [] and store.events(name="Alicia") == []
+    assert [(e["kind"], e["name"]) for e in store.events()] == [("identify", "Bob"), ("identify", None), ("enroll", "Bob")]
+    assert store.gallery(MODEL).person_ids.tolist() == [bob]
 
 
 # -- templates and models ----------------------------------------------------------------
@@ -389,6 +401,32 @@ def test_removing_a_template_replaces_the_thumbnail_by_a_remaining_crop_or_clear
     assert store.thumbnail("Alice") is None
 
 
+def test_gallery_rows_line_up_with_their_people_however_enrollments_interleave(store: GalleryStore) -> None:
+    own = {"Alice": encodings(3, seed=1), "Bob": encodings(1, seed=2), "Carol": encodings(4, seed=3)}
+    ids = {"Bob": store.enroll("Bob", own["Bob"], MODEL), "Alice": store.enroll("Alice", own["Alice"][:2], MODEL)}
+    ids["Carol"] = store.enroll("Carol", own["Carol"], MODEL)
+    store.enroll("Alice", own["Alice"][2:], MODEL)
+    g = store.gallery(MODEL)
+    assert len(g) == 8
+    for name, pid in ids.items():
+        rows = g.encodings[g.person_ids == pid]
+        assert sorted(map(bytes, rows)) == sorted(map(bytes, own[name]))
+
+
+def test_a_template_of_the_wrong_size_or_dimension_stops_the_gallery_with_a_clear_error(
+    store: GalleryStore, backend: Backend
+) -> None:
+    alice = store.enroll("Alice", encodings(2), MODEL)
+    store.enroll("Bob", encodings(1, seed=1), MODEL)
+    first = backend.execute("SELECT id FROM templates WHERE person_id = ? ORDER BY id", (alice,))[0][0]
+    backend.execute("UPDATE templates SET encoding = ? WHERE id = ?", (encodings(1)[0][:-1].tobytes(), first))
+    with pytest.raises(StoreError, match="has the wrong size; the database is damaged"):
+        store.gallery(MODEL)
+    backend.execute("UPDATE templates SET dim = ?, encoding = ? WHERE id = ?", (64, encodings(1, dim=64)[0].tobytes(), first))
+    with pytest.raises(StoreError, match=r"mixed dimensions \[64, 128\]; the database is damaged"):
+        store.gallery(MODEL)
+
+
 def test_gallery_of_a_model_without_templates_is_empty(store: GalleryStore) -> None:
     store.enroll("Alice", encodings(1), MODEL)
     g = store.gallery("brand-new-model")
@@ -467,10 +505,102 @@ def test_events_are_newest_first_and_filterable(store: GalleryStore) -> None:
     assert events[1]["name"] == "Alice"  # filled in from the person id
     assert events[0]["person_id"] == pid  # filled in from the name
     assert events[2]["distance"] is None and events[2]["name"] is None
-    assert set(events[0]) == {"id", "at", "kind", "person_id", "name", "decision", "distance", "source"}
+    assert set(events[0]) == {"id", "at", "kind", "person_id", "name", "decision", "distance", "source", "station"}
     assert [e["kind"] for e in store.events(limit=2)] == ["identify", "verify"]
     assert len(store.events(name="Alice")) == 3
     store.rename("Alice", "Alicia")
     assert len(store.events(name="Alicia")) == 3, "a rename keeps the person's history"
     with pytest.raises(ValueError):
         store.log_event("delete")
+
+
+def test_every_event_records_the_station_that_logged_it(open_test_store: Callable[..., GalleryStore]) -> None:
+    door, desk, unnamed = open_test_store(station="door"), open_test_store(station="front desk"), open_test_store()
+    pid = door.enroll("Alice", encodings(1), MODEL)
+    desk.log_event("verify", person_id=pid, decision="accepted", distance=0.3)
+    unnamed.log_event("identify", decision="unknown")
+    assert [(e["kind"], e["station"]) for e in door.events()] == [
+        ("identify", None), ("verify", "front desk"), ("enroll", "door")]
+
+
+# -- the whole database: schema versions, and moving a gallery between stores --------------
+
+
+def test_a_store_says_which_schema_it_found_and_reopening_an_up_to_date_one_changes_nothing(
+    open_test_store: Callable[..., GalleryStore],
+) -> None:
+    found, now = open_test_store().schema_versions
+    assert now >= found and now >= 1
+    assert open_test_store().schema_versions == (now, now)
+
+
+def test_a_gallery_moves_row_for_row_to_an_empty_sqlite_store_and_back(
+    store: GalleryStore, open_test_store: Callable[..., GalleryStore], tmp_path: Path
+) -> None:
+    alice = store.enroll("Zoë", encodings(2), MODEL, sources=["a.jpg", None], qualities=[0.9, None],
+                         crops=[b"crop", None], thumbnail=b"thumb")
+    store.enroll("Bob", encodings(1, dim=64, seed=1), "old-model")
+    store.log_event("verify", person_id=alice, decision="accepted", distance=0.25, source="cam")
+    store.log_event("identify", decision="unknown", distance=float("inf"))
+
+    def pages(source: GalleryStore, limit: int = 1):  # one row a page: paging is exercised too
+        for table in ("people", "templates", "events"):
+            after = 0
+            while rows := source.export_rows(table, after, limit):
+                yield table, rows
+                after = rows[-1][0]
+
+    everything = {t: [row for table, rows in pages(store) if table == t for row in rows]
+                  for t in ("people", "templates", "events")}
+    assert store.counts() == {"people": 2, "templates": 3, "events": 4}
+    assert everything["templates"][0][4] == encodings(2)[0].tobytes() and everything["people"][0][4] == b"thumb"
+
+    with open_store(tmp_path / "copy.db") as copy:
+        assert copy.import_rows(pages(store)) == store.counts()
+        assert {t: copy.export_rows(t, limit=100) for t in everything} == everything
+        with pytest.raises(StoreError, match="already; copy into a new, empty database"):
+            copy.import_rows(pages(store))
+        assert copy.counts() == store.counts()
+        # And back, into an empty store of this backend: the same rows again, ids and all.
+        back = open_test_store()
+        for person in back.people():
+            back.delete(person.name)
+        back.purge_events(datetime(9999, 1, 1))
+        assert back.import_rows(pages(copy)) == copy.counts()
+    assert {t: back.export_rows(t, limit=100) for t in everything} == everything
+    carol = back.enroll("Carol", encodings(1, seed=5), MODEL)  # ids go on after the copied ones
+    assert carol > max(row[0] for row in everything["people"])
+    assert back.events(limit=1)[0]["id"] > max(row[0] for row in everything["events"])
+
+
+def test_a_failed_import_leaves_the_store_empty(store: GalleryStore) -> None:
+    people = [(1, "Alice", "alice", "2024-01-01T00:00:00.000+00:00", None)]
+    orphan = [(7, 99, MODEL, DIM, encodings(1)[0].tobytes(), None, None, "2024-01-01T00:00:00.000+00:00", None)]
+    with pytest.raises(StoreError):
+        store.import_rows([("people", people), ("templates", orphan)])  # person 99 does not exist
+    assert store.counts() == {"people": 0, "templates": 0, "events": 0}
+    with pytest.raises(ValueError, match="table must be one of"):
+        store.export_rows("sqlite_master")
+
+
+def test_events_queued_while_offline_are_written_once_with_their_own_time(open_test_store: Callable[..., GalleryStore]
+                                                                          ) -> None:
+    store = open_test_store(station="north door")
+    alice = store.enroll("Alice", encodings(1), MODEL)
+    queued = [
+        QueuedEvent("uid-1", "2030-01-02T03:04:05.678+00:00", "identify", person_id=alice, decision="recognised",
+                    distance=0.3, source="cam 0"),
+        QueuedEvent("uid-2", "2030-01-02T03:04:06.000+00:00", "identify", name="alice", distance=float("inf")),
+        QueuedEvent("uid-3", "2030-01-02T03:04:07.000+00:00", "identify", decision="unknown"),
+    ]
+    assert store.log_events(queued) == 3
+    assert store.log_events(queued[1:]) == 0  # a retry after a lost reply: nothing twice
+    events = store.events(limit=3)
+    assert [(e["at"], e["name"], e["person_id"], e["distance"], e["station"]) for e in events] == [
+        ("2030-01-02T03:04:07.000+00:00", None, None, None, "north door"),
+        ("2030-01-02T03:04:06.000+00:00", "alice", alice, None, "north door"),
+        ("2030-01-02T03:04:05.678+00:00", "Alice", alice, 0.3, "north door"),
+    ]
+    with pytest.raises(ValueError):
+        store.log_events([QueuedEvent("uid-4", "2030-01-02T03:04:07.000+00:00", "delete")])
+    assert store.counts()["events"] == 4
