@@ -31,11 +31,12 @@ class InitReport:
 
 
 def init_database(target: str | Path, admin_role: str = DEFAULT_ADMIN_ROLE, station_role: str = DEFAULT_STATION_ROLE,
-                  passwords: Mapping[str, str] | None = None) -> InitReport:
+                  passwords: Mapping[str, str] | None = None, key: str | None = None) -> InitReport:
     """Make the gallery at ``target`` (or bring it up to date) and, on a PostgreSQL server,
     the administrator and station roles with their privileges; ``passwords`` maps a role to
-    the password to set. A SQLite file has no roles: it is only made."""
-    with open_store(target, create=True) as store:
+    the password to set. A SQLite file has no roles: it is only made. ``key`` opens (or, for a
+    new gallery, seals) an encrypted one."""
+    with open_store(target, create=True, key=key) as store:
         version = store.schema_versions[1]
         location = str(store.path)
     if not is_postgres_url(target):
@@ -51,9 +52,10 @@ class MigrateReport:
     after: int
 
 
-def migrate_database(target: str | Path) -> MigrateReport:
-    """Bring the schema of an existing gallery up to this faceapp's; says from which version."""
-    with open_store(target, create=False) as store:
+def migrate_database(target: str | Path, key: str | None = None) -> MigrateReport:
+    """Bring the schema of an existing gallery up to this faceapp's; says from which version.
+    ``key`` opens an encrypted one."""
+    with open_store(target, create=False, key=key) as store:
         before, after = store.schema_versions
         return MigrateReport(str(store.path), before, after)
 
@@ -80,14 +82,17 @@ def export_pages(store: GalleryStore, page_rows: int = COPY_PAGE_ROWS,
 
 
 def copy_database(source: str | Path, destination: str | Path, page_rows: int = COPY_PAGE_ROWS,
-                  progress: Callable[[str, int], None] | None = None) -> CopyReport:
+                  progress: Callable[[str, int], None] | None = None, source_key: str | None = None,
+                  destination_key: str | None = None) -> CopyReport:
     """Copy people, templates (with their crops) and events from ``source`` into ``destination``,
     which must hold no gallery yet (a new file, or an empty database), in one transaction;
     then check that each table holds as many rows as the source. Ids are kept, so events keep
-    pointing at their people."""
+    pointing at their people. ``source_key`` opens an encrypted source; ``destination_key``
+    encrypts the destination (the copy is decrypted in between, on this machine only)."""
     if display_target(source) == display_target(destination):
         raise StoreError(f"{display_target(source)}: the source and the destination are the same database")
-    with open_store(source, create=False) as src, open_store(destination, create=True) as dst:
+    with (open_store(source, create=False, key=source_key) as src,
+          open_store(destination, create=True, key=destination_key) as dst):
         expected = src.counts()
         written = dst.import_rows(export_pages(src, page_rows, progress))
         found = dst.counts()

@@ -7,6 +7,7 @@ import argparse
 import getpass
 import os
 
+from ..app.privacy import key_for
 from ..app.stores import DEFAULT_ADMIN_ROLE, DEFAULT_STATION_ROLE, copy_database, init_database, migrate_database
 from .common import EXIT_OK, CLIError, Context, err, out
 
@@ -44,7 +45,8 @@ def _passwords(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_db_init(ctx: Context, args: argparse.Namespace) -> int:
-    report = init_database(ctx.config.db, args.admin_role, args.station_role, _passwords(args))
+    report = init_database(ctx.config.db, args.admin_role, args.station_role, _passwords(args),
+                           key=key_for(ctx.config.db, ctx.config))
     out(f"{report.location}: a faceapp gallery at schema {report.schema_version}")
     if not report.server:
         out("a SQLite file has no roles: whoever may read the file may do everything (see 'faceapp db encrypt')")
@@ -67,7 +69,8 @@ def cmd_db_copy(ctx: Context, args: argparse.Namespace) -> int:
         if ctx.verbose:
             err(f"{table}: {done} copied")
 
-    report = copy_database(args.source, args.destination, progress=progress)
+    report = copy_database(args.source, args.destination, progress=progress,
+                           source_key=key_for(args.source, ctx.config), destination_key=ctx.config.db_key)
     out(f"copied {_counts(report.counts)} from {report.source} to {report.destination}; the counts match")
     return EXIT_OK
 
@@ -77,7 +80,7 @@ def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_db_migrate(ctx: Context, args: argparse.Namespace) -> int:
-    report = migrate_database(ctx.config.db)
+    report = migrate_database(ctx.config.db, key=key_for(ctx.config.db, ctx.config))
     if report.before == report.after:
         out(f"{report.location}: the schema is up to date (version {report.after})")
     else:

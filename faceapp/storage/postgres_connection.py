@@ -22,6 +22,9 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import GalleryOfflineError, StoreError
+from .common import log
+from .crypto import BlobAuthenticationError, BlobCipher
+from .postgres_crypto import crop_context, open_cipher, thumbnail_context
 from .postgres_schema import SCHEMA, SCHEMA_VERSION, prepare
 
 # How long to wait for an unreachable server before saying so (libpq waits forever by
@@ -121,11 +124,15 @@ class PostgresConnection:
         self._failed_at: float | None = None  # when reconnecting last failed (monotonic)
         self.role = str(conn.info.user)
         self.schema_versions = (0, 0)  # (found when opened, now): see GalleryStore
+        # Seals face data before it is sent (see postgres_crypto); None for a plain gallery.
+        self.cipher: BlobCipher | None = None
 
     @classmethod
-    def open(cls: type[_Connection], url: str, *, create: bool = True, station: str | None = None) -> _Connection:
+    def open(cls: type[_Connection], url: str, *, create: bool = True, station: str | None = None,
+             key: str | None = None) -> _Connection:
         """Connect, check that the database holds a faceapp gallery this faceapp can use
         (with ``create``, make one in an empty database) and bring its schema up to date.
+        ``key`` seals and opens the gallery's face data (see :mod:`.postgres_crypto`).
 
         An unreachable server, a missing database or a refused login is one StoreError
         naming the server; a database another program uses is refused untouched.
@@ -143,6 +150,7 @@ class PostgresConnection:
         try:
             with store._errors("open the gallery"):
                 store.schema_versions = (prepare(conn, where, create), SCHEMA_VERSION)
+                store.cipher = open_cipher(conn, where, key)
         except BaseException:
             conn.close()
             raise
@@ -201,6 +209,46 @@ class PostgresConnection:
             conn = self._begin(stack)
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
+
+    def _seal(self, data: bytes | bytearray | memoryview | None, context: str) -> bytes | None:
+        """``data`` as it is sent: sealed to ``context`` in an encrypted gallery, as it is otherwise."""
+        if data is None:
+            return None
+        return bytes(data) if self.cipher is None else self.cipher.seal(bytes(data), context)
+
+    def _unseal(self, blob: bytes | None, context: str) -> bytes | None:
+        """A stored blob opened (BlobAuthenticationError naming ``context`` when it does not)."""
+        if blob is None:
+            return None
+        return bytes(blob) if self.cipher is None else self.cipher.open(bytes(blob), context, self.path)
+
+    def _unseal_or_none(self, blob: bytes, context: str) -> bytes | None:
+        """Like :meth:`_unseal`, but a blob that fails authentication is logged and read as None,
+        so one altered template is left out of matching instead of stopping it for everyone."""
+        try:
+            return self._unseal(blob, context)
+        except BlobAuthenticationError as exc:
+            log.warning("%s", exc)
+            return None
+
+    def _thumbnail_from_best_crop(self, conn: psycopg.Connection, person_id: int) -> None:
+        """Make the person's thumbnail their best remaining kept crop (or none), after one of
+        their templates went. In an encrypted gallery the crop is opened and sealed again to
+        the person, as a blob sealed to one row does not open on another."""
+        best = conn.execute("SELECT id, crop FROM templates WHERE person_id = %s AND crop IS NOT NULL"
+                            " ORDER BY quality IS NULL, quality DESC, id DESC LIMIT 1", (person_id,)).fetchone()
+        crop = None if best is None else self._unseal(best[1], crop_context(best[0]))
+        conn.execute("UPDATE people SET thumbnail = %s WHERE id = %s",
+                     (self._seal(crop, thumbnail_context(person_id)), person_id))
+
+    def _copy_thumbnail(self, conn: psycopg.Connection, source_id: int, target_id: int) -> None:
+        """Give ``target_id`` the thumbnail of ``source_id`` when it has none (a merge)."""
+        row = conn.execute("SELECT (SELECT thumbnail FROM people WHERE id = %s), thumbnail IS NULL FROM people"
+                           " WHERE id = %s", (source_id, target_id)).fetchone()
+        if row is not None and row[0] is not None and row[1]:
+            thumbnail = self._unseal(row[0], thumbnail_context(source_id))
+            conn.execute("UPDATE people SET thumbnail = %s WHERE id = %s",
+                         (self._seal(thumbnail, thumbnail_context(target_id)), target_id))
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -1,7 +1,8 @@
 """The two roles of a shared gallery, least privilege first (``faceapp db init``).
 
 - the **administrator** enrolls, renames and deletes people, reads and removes templates and
-  their face crops, re-encodes, purges and copies the event log;
+  their face crops, re-encodes, purges and copies the event log, and makes a new gallery an
+  encrypted one (the key check of :mod:`.postgres_crypto`);
 - a **station** reads what matching needs (names and templates, never a thumbnail or a face
   crop) and writes events; it cannot enroll, rename, delete or change a template.
 
@@ -54,6 +55,9 @@ def _grant(conn: psycopg.Connection, admin: str, station: str) -> None:
         conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(sql.Identifier(SCHEMA), sql.Identifier(role)))
         conn.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(sql.Identifier(SCHEMA), sql.Identifier(role)))
     conn.execute(sql.SQL("GRANT SELECT ON meta TO {}").format(both))
+    # The administrator sets up an encrypted gallery's key check (new rows only: it cannot
+    # change the schema version, or a key check once made).
+    conn.execute(sql.SQL("GRANT INSERT ON meta TO {}").format(sql.Identifier(admin)))
     conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON people, templates, events TO {}").format(sql.Identifier(admin)))
     conn.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
         sql.Identifier(SCHEMA), sql.Identifier(admin)))

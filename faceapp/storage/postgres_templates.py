@@ -4,7 +4,8 @@ one person's templates, and what a new model needs (staleness, crops, re-encodin
 The rules are the SQLite store's (see :mod:`.sqlite_templates`); only the SQL differs. The
 gallery comes over binary COPY, the fastest way out of PostgreSQL, joined and read with one
 frombuffer. Kept face crops are never read by a station's role: only re-encoding and the
-template view read them, and both are the administrator's.
+template view read them, and both are the administrator's. In an encrypted gallery each
+encoding and crop is sealed to its template's id (see :mod:`.postgres_crypto`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..errors import StoreError
 from ..match import Gallery
 from .common import check_encodings, is_unit_blob, per_row, usable_rows
 from .postgres_connection import PostgresConnection, iso
+from .postgres_crypto import crop_context, encoding_context
 from .postgres_people import check_model_dim, person_row
 from .records import StoredCrop, StoredSource, TemplateInfo
 
@@ -30,10 +32,10 @@ class PostgresTemplates(PostgresConnection):
         with self._read() as conn:
             with conn.cursor() as cur:
                 with cur.copy(
-                    "COPY (SELECT person_id, dim, encoding FROM templates WHERE model_id = {} ORDER BY person_id, id)"
-                    " TO STDOUT (FORMAT BINARY)".format(_literal(conn, model_id))
+                    "COPY (SELECT person_id, dim, encoding, id FROM templates WHERE model_id = {}"
+                    " ORDER BY person_id, id) TO STDOUT (FORMAT BINARY)".format(_literal(conn, model_id))
                 ) as copy:
-                    copy.set_types(["int8", "int4", "bytea"])
+                    copy.set_types(["int8", "int4", "bytea", "int8"])
                     rows = list(copy.rows())  # parsed by psycopg's C code: the fastest way found
             names = {int(i): str(n) for i, n in conn.execute("SELECT id, name FROM people").fetchall()}
         if not rows:
@@ -45,7 +47,7 @@ class PostgresTemplates(PostgresConnection):
                 "the database is damaged. Restore a backup or re-enroll"
             )
         dim = dims.pop()
-        blob = b"".join(r[2] for r in rows)
+        blob = b"".join(self._opened_encodings(rows, 3, 2, dim))
         if len(blob) != len(rows) * dim * 4:
             raise StoreError(
                 f"{self.path}: a template of model {model_id!r} has the wrong size; "
@@ -59,6 +61,14 @@ class PostgresTemplates(PostgresConnection):
         if not usable.all():
             encodings, person_ids = encodings[usable], person_ids[usable]
         return Gallery(encodings, person_ids, names, model_id)
+
+    def _opened_encodings(self, rows: list, id_at: int, blob_at: int, dim: int) -> list[bytes]:
+        """The rows' encoding blobs, opened in an encrypted gallery; one that fails
+        authentication reads as zeros, which matching leaves out as a damaged template."""
+        if self.cipher is None:
+            return [r[blob_at] for r in rows]
+        opened = (self._unseal_or_none(r[blob_at], encoding_context(r[id_at])) for r in rows)
+        return [bytes(dim * 4) if blob is None else blob for blob in opened]
 
     def _model_dim(self, model_id: str) -> int | None:
         with self._read() as conn:
@@ -93,7 +103,7 @@ class PostgresTemplates(PostgresConnection):
                 " WHERE model_id != %s AND crop IS NOT NULL AND id > %s ORDER BY id LIMIT %s",
                 (model_id, int(after_id), int(limit)),
             ).fetchall()
-        return [StoredCrop(int(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+        return [StoredCrop(int(r[0]), int(r[1]), str(r[2]), self._unseal(r[3], crop_context(r[0]))) for r in rows]
 
     def stale_sources(self, model_id: str, after_id: int = 0, limit: int = 256) -> list[StoredSource]:
         """Like :meth:`stale_crops`, for templates of other models that kept no crop but know their source."""
@@ -132,8 +142,8 @@ class PostgresTemplates(PostgresConnection):
                 changed += conn.execute(
                     "UPDATE templates SET model_id = %s, dim = %s, encoding = %s, crop = COALESCE(%s, crop)"
                     " WHERE id = %s AND model_id != %s",
-                    (model_id, enc.shape[1], row.tobytes(), None if crop is None else bytes(crop), int(template_id),
-                     model_id),
+                    (model_id, enc.shape[1], self._seal(row.tobytes(), encoding_context(template_id)),
+                     self._seal(crop, crop_context(template_id)), int(template_id), model_id),
                 ).rowcount
         return changed
 
@@ -142,13 +152,13 @@ class PostgresTemplates(PostgresConnection):
         with self._read() as conn:
             person_id, _ = person_row(conn, name)
             rows = conn.execute(
-                "SELECT dim, encoding FROM templates WHERE person_id = %s AND model_id = %s ORDER BY id",
+                "SELECT dim, encoding, id FROM templates WHERE person_id = %s AND model_id = %s ORDER BY id",
                 (person_id, model_id),
             ).fetchall()
         if not rows:
             return np.empty((0, self._model_dim(model_id) or 0), np.float32)
         dim = int(rows[0][0])
-        templates = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim).astype(np.float32)
+        templates = np.frombuffer(b"".join(self._opened_encodings(rows, 2, 1, dim)), dtype="<f4").reshape(len(rows), dim).astype(np.float32)
         return templates[usable_rows(templates, model_id, self.path, lambda bad: [name])]
 
     def templates(self, name: str) -> list[TemplateInfo]:
@@ -161,8 +171,8 @@ class PostgresTemplates(PostgresConnection):
                 (person_id,),
             ).fetchall()
         return [
-            TemplateInfo(int(r[0]), str(r[1]), str(r[4] or ""), None if r[5] is None else float(r[5]),
-                         iso(r[6]), bool(r[7]), damaged=not is_unit_blob(bytes(r[3]), r[2]))
+            TemplateInfo(int(r[0]), str(r[1]), str(r[4] or ""), None if r[5] is None else float(r[5]), iso(r[6]),
+                         bool(r[7]), damaged=not is_unit_blob(self._unseal_or_none(r[3], encoding_context(r[0])), r[2]))
             for r in rows
         ]
 
@@ -175,7 +185,7 @@ class PostgresTemplates(PostgresConnection):
             ).fetchone()
         if row is None:
             raise StoreError(f"{stored} has no template {template_id}")
-        return None if row[0] is None else bytes(row[0])
+        return self._unseal(row[0], crop_context(template_id))
 
     def delete_template(self, name: str, template_id: int) -> int:
         """Erase one template of ``name``; returns how many templates that person has left.
@@ -188,12 +198,7 @@ class PostgresTemplates(PostgresConnection):
             if not gone:
                 raise StoreError(f"{stored} has no template {template_id}; "
                                  f"list theirs with 'faceapp people templates \"{stored}\"'")
-            best = conn.execute(
-                "SELECT crop FROM templates WHERE person_id = %s AND crop IS NOT NULL"
-                " ORDER BY quality IS NULL, quality DESC, id DESC LIMIT 1",
-                (person_id,),
-            ).fetchone()
-            conn.execute("UPDATE people SET thumbnail = %s WHERE id = %s", (None if best is None else best[0], person_id))
+            self._thumbnail_from_best_crop(conn, person_id)
             return int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = %s", (person_id,)).fetchone()[0])
 
 

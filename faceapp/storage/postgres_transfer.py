@@ -4,7 +4,9 @@ was out of reach (written once each, by their uid, however often a flush is retr
 
 Rows travel as :data:`~faceapp.storage.records.TRANSFER_COLUMNS` say, the same for every
 backend: times as ISO-8601 text (this store keeps timestamptz, converted on the way), binary
-columns as bytes. Imports go through COPY, PostgreSQL's bulk path, in one transaction.
+columns as bytes. Imports go through COPY, PostgreSQL's bulk path, in one transaction. In an
+encrypted gallery the face data travels opened and is sealed again on the way in, so a copy
+never carries blobs another store could not read.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from datetime import datetime
 from ..errors import StoreError
 from ..names import name_key
 from .postgres_connection import PostgresConnection, iso
+from .postgres_crypto import crop_context, encoding_context, thumbnail_context
 from .records import TRANSFER_COLUMNS, QueuedEvent, queued_rows
 from .sqlite_transfer import columns
 
 _TIME_COLUMNS = {"created_at", "at"}
+# The sealed columns of each table, with what each blob is bound to (given the row's id).
+_SEALED = {"people": {"thumbnail": thumbnail_context},
+           "templates": {"encoding": encoding_context, "crop": crop_context}}
 
 
 def _exported(row: tuple) -> tuple:
@@ -44,7 +50,19 @@ class PostgresTransfer(PostgresConnection):
         with self._read() as conn:
             rows = conn.execute(f"SELECT {', '.join(names)} FROM {table} WHERE id > %s ORDER BY id LIMIT %s",
                                 (int(after_id), int(limit))).fetchall()
-        return [_exported(row) for row in rows]
+        return [self._opened_row(table, names, _exported(row)) for row in rows]
+
+    def _opened_row(self, table: str, names: tuple[str, ...], row: tuple) -> tuple:
+        sealed = _SEALED.get(table, {}) if self.cipher is not None else {}
+        if not sealed:
+            return row
+        return tuple(self._unseal(v, sealed[n](row[0])) if n in sealed else v for n, v in zip(names, row))
+
+    def _sealed_row(self, table: str, names: tuple[str, ...], row: tuple) -> tuple:
+        sealed = _SEALED.get(table, {}) if self.cipher is not None else {}
+        if not sealed:
+            return row
+        return tuple(self._seal(v, sealed[n](row[0])) if n in sealed else v for n, v in zip(names, row))
 
     def import_rows(self, pages: Iterable[tuple[str, Sequence[tuple]]]) -> dict[str, int]:
         """Write exported pages into this empty gallery, ids and all, in one transaction; the
@@ -60,7 +78,7 @@ class PostgresTransfer(PostgresConnection):
                     names = columns(table)
                     with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                         for row in rows:
-                            copy.write_row(_to_import(names, row))
+                            copy.write_row(self._sealed_row(table, names, _to_import(names, row)))
                     written[table] += len(rows)
             for table in TRANSFER_COLUMNS:
                 conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false)"

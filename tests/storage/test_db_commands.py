@@ -163,3 +163,25 @@ def test_stations_enroll_and_identify_over_one_server_each_event_names_its_stati
         assert [(e["kind"], e["name"], e["station"]) for e in store.events()] == [
             ("identify", "Person E", "door 1"), ("enroll", "Person E", "front desk")]
         assert [p.name for p in store.people()] == ["Person E"]
+
+
+def test_db_copy_and_migrate_open_an_encrypted_file_with_the_configured_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "secret.db"
+    with open_store(source, key="a long passphrase") as store:  # a new file with a key is encrypted
+        store.enroll("Alice", encodings(2), MODEL, crops=[b"crop-a", b"crop-b"])
+    assert not source.read_bytes().startswith(b"SQLite format 3")
+    plain = tmp_path / "plain.db"
+    code, _, err = run(capsys, "db", "copy", source, plain)  # no key given: refused in one line
+    assert code == 2 and "secret.db" in err and len(err.strip().splitlines()) == 1 and not plain.exists()
+
+    monkeypatch.setenv("FACEAPP_DB_KEY", "a long passphrase")
+    code, _, err = run(capsys, "db", "migrate", "--db", source)
+    assert code == 0, err
+    code, out, err = run(capsys, "db", "copy", source, plain)
+    assert code == 0, err
+    assert "copied 1 people, 2 templates" in out
+    with open_store(plain, key="a long passphrase") as store:  # the destination is sealed with the same key
+        assert store.template_crop("Alice", store.templates("Alice")[0].id) == b"crop-a"
+    assert not plain.read_bytes().startswith(b"SQLite format 3")
