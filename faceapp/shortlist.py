@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,6 +41,8 @@ _BUILD_CHUNK = 4_096
 _FLOAT32_SLACK = 1e-5
 _UNIT_SLACK = 1.001  # |q| and |g| may exceed 1 by UNIT_TOLERANCE (faceapp.match)
 
+T = TypeVar("T")
+R = TypeVar("R")
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -70,7 +74,7 @@ def _quantise_queries(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return rounded.astype(np.int8), scale, error
 
 
-def _map(function, items: list) -> list:
+def _map(function: Callable[[T], R], items: list[T]) -> list[R]:
     """``[function(item) for item in items]``, the items after the first on the pool's threads."""
     if len(items) == 1:
         return [function(items[0])]
@@ -78,7 +82,7 @@ def _map(function, items: list) -> list:
     return [function(items[0])] + [p.result() for p in pending]
 
 
-def _pack(rows: np.ndarray, scale: float) -> tuple[object, float]:
+def _pack(rows: np.ndarray, scale: float) -> tuple[Any, float]:
     """``round(scale * rows)`` as int8, packed for numkong, and the largest row's rounding
     error in int8 units (the L2 norm of ``scale * row - int8 row``)."""
     import numkong
