@@ -4,7 +4,9 @@ encrypting and decrypting it, and the retention period (a person's own data as o
 
 The key of an encrypted database comes from ``FACEAPP_DB_KEY`` (the configuration's
 ``db_key``; for machines without a desktop) or else from the system keyring (``keyring``),
-where ``faceapp db encrypt`` keeps the random key it makes, one per database file. The keyring
+where ``faceapp db encrypt`` keeps the random key it makes, one per database file (for a
+PostgreSQL gallery, whose face data each station seals itself, the entry is the server's
+URL without its password). The keyring
 is asked only for a file that is encrypted, so plain databases never touch it.
 
 Deleting a person (Database.delete) already erases them: see GalleryStore.delete.
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..errors import FaceAppError, StoreError
-from ..storage import is_postgres_url
+from ..storage import display_target, is_postgres_url
 from ..storage.sqlite_crypto import DatabaseKeyError, convert, looks_encrypted, needs_key, new_raw_key
 from .config import DB_KEY_ENV, AppConfig
 from .database import Database
@@ -38,9 +40,11 @@ class PrivacyError(FaceAppError):
 # --- keys --------------------------------------------------------------------------------
 
 
-def _account(path: Path) -> str:
-    """The keyring entry of one database file: its absolute path."""
-    return str(path.expanduser().resolve())
+def _account(path: Path | str) -> str:
+    """The keyring entry of one database: a file's absolute path, a server's URL without its password."""
+    if is_postgres_url(path):
+        return display_target(path)
+    return str(Path(path).expanduser().resolve())
 
 
 def _keyring():  # noqa: ANN202 - the keyring module, or None when it is not installed
@@ -52,7 +56,7 @@ def _keyring():  # noqa: ANN202 - the keyring module, or None when it is not ins
     return keyring
 
 
-def keyring_key(path: Path) -> str | None:
+def keyring_key(path: Path | str) -> str | None:
     """The key kept in the system keyring for the database at ``path``; None when there is
     none, or no keyring at all (a machine without a desktop session)."""
     keyring = _keyring()
@@ -94,13 +98,21 @@ def _forget_keyring_key(path: Path) -> None:
 # --- opening -----------------------------------------------------------------------------
 
 
+def key_for(target: str | Path, config: AppConfig) -> str | None:
+    """The key to open ``target`` with: ``config.db_key`` (FACEAPP_DB_KEY), else the keyring's
+    entry for that file or server, else None (a plain gallery)."""
+    if config.db_key:
+        return config.db_key
+    return keyring_key(str(target) if is_postgres_url(target) else Path(str(target)).expanduser())
+
+
 def open_database(config: AppConfig, create: bool = False) -> Database:
     """The configured database, decrypted with ``config.db_key`` or else the keyring's key,
     with events past the retention period erased (once a day while it stays open)."""
     try:
         db = Database.open(config.db, create=create, key=config.db_key, station=config.station)
     except DatabaseKeyError:
-        key = None if config.db_key or is_postgres_url(config.db) else keyring_key(config.db_path)
+        key = None if config.db_key else keyring_key(config.db if is_postgres_url(config.db) else config.db_path)
         if key is None:
             raise
         db = Database.open(config.db, create=create, key=key, station=config.station)

@@ -23,6 +23,7 @@ from .stations import SharedGallery
 
 if TYPE_CHECKING:  # annotations only: importing the pipeline loads torch and OpenCV
     from ..follow import FaceFollower, TrackedFrame
+    from .attendance import AttendanceSession
     from ..pipeline import Pipeline
     from ..track import TrackSummary
 
@@ -228,10 +229,15 @@ def sightings(result: FrameResult, rule: SightingRule) -> list[FaceResult]:
     return due
 
 
-def log_sightings(db: Database, result: FrameResult, rule: SightingRule, source: str | None) -> int:
+def log_sightings(db: Database, result: FrameResult, rule: SightingRule, source: str | None,
+                  session: AttendanceSession | None = None) -> int:
     """Log the sightings ``rule`` picks out of ``result``, and the visits of the tracks that ended
-    with it; returns how many events were logged."""
+    with it; returns how many events were logged. With a ``session``, its arrivals and departures
+    are marked too (faceapp.app.attendance)."""
     faces = sightings(result, rule)
+    if session is not None:
+        session.arrivals(result.frame, faces)
+        session.departures(getattr(result, "ended", ()))
     for face in faces:
         match = face.match
         db.log_event("identify", person_id=match.person_id if match.accepted else None,
@@ -251,7 +257,7 @@ def log_visits(db: Database, ended: Sequence[TrackSummary], rule: SightingRule, 
 
 
 def identify_frames(follower: FaceFollower, db: Database, gallery: Gallery | SharedGallery, frames: Iterator[Frame],
-                    label: str, rule: SightingRule) -> Iterator[TrackedFrame]:
+                    label: str, rule: SightingRule, session: AttendanceSession | None = None) -> Iterator[TrackedFrame]:
     """Decide every face of each frame and log sightings; yields each frame's result. The caller
     ends the source's tracks with :func:`finish_tracks` (it may stop reading early). A
     SharedGallery is reloaded when another station changes it, and events kept while its
@@ -262,12 +268,16 @@ def identify_frames(follower: FaceFollower, db: Database, gallery: Gallery | Sha
             db.flush_events()
         result = follower.process(frame, current)
         where = frame.path or f"{label} frame {frame.index}"
-        log_sightings(db, result, rule, where)
+        log_sightings(db, result, rule, where, session)
         yield result
 
 
-def finish_tracks(follower: FaceFollower, db: Database, rule: SightingRule, label: str) -> list[TrackSummary]:
-    """End the source's tracks, log their visits, and return their summaries (for ``--tracks``)."""
+def finish_tracks(follower: FaceFollower, db: Database, rule: SightingRule, label: str,
+                  session: AttendanceSession | None = None) -> list[TrackSummary]:
+    """End the source's tracks, log their visits (and a session's departures), and return their
+    summaries (for ``--tracks``)."""
     ended = follower.finish()
     log_visits(db, ended, rule, label)
+    if session is not None:
+        session.departures(ended)
     return ended

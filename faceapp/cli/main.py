@@ -23,11 +23,12 @@ from .common import (
     json_line,
     logging_to_stderr,
 )
+from .attendance import add_attendance_parser, cmd_attendance
 from .db import add_db_parser, cmd_db
 from .enroll import cmd_enroll, cmd_import
 from .evaluate import cmd_evaluate
-from .manage import cmd_people, cmd_reencode
-from .privacy import add_events_parser, cmd_events
+from .manage import add_correction_parsers, cmd_people, cmd_reencode
+from .events import add_events_parser, cmd_events
 from .recognise import cmd_identify, cmd_verify
 
 
@@ -150,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracks", action="store_true", help="after a video or live source, one line per track: "
                                                           "first and last frame, name or null, frames of evidence")
     p.add_argument("--no-tracking", action="store_true", help="decide every frame's faces alone, without tracks")
+    p.add_argument("--session", metavar="NAME", help='an attendance session, e.g. "Lecture 5": each person who '
+                                                   "arrives is marked once (see 'faceapp attendance')")
 
     p = add("import", "bulk-enroll a folder of per-person subfolders (resumable)")
     p.add_argument("dir", metavar="DIR")
@@ -157,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--underscores-as-spaces", action="store_true",
                    help="name people from folders like Ada_Lovelace as 'Ada Lovelace' (as data sets such as LFW name them)")
 
-    p = add("people", "list, rename or delete enrolled people, or list and remove their templates")
+    p = add("people", "list, rename, delete or merge enrolled people, or list, remove and move their templates")
     people = p.add_subparsers(dest="people_command", metavar="ACTION")
     q = people.add_parser("list", help="everyone enrolled")
     _add_global_options(q)
@@ -183,8 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(q)
     q.add_argument("name", metavar="NAME")
     q.add_argument("out", metavar="OUT.zip", help="the zip to write (never over an existing file)")
+    add_correction_parsers(people, _add_global_options)
 
-    add_events_parser(add("events", "the event log: purge the events older than a period"), _add_global_options)
+    add_events_parser(add("events", "the event log: list it, export it as CSV, or purge the events older than a period"),
+                      _add_global_options)
+
+    add_attendance_parser(add("attendance", "attendance sessions ('identify --session'): list them, or export one"),
+                          _add_global_options)
 
     add_db_parser(add, _add_global_options)
 
@@ -267,6 +275,7 @@ COMMANDS = {
     "people": cmd_people,
     "db": cmd_db,
     "events": cmd_events,
+    "attendance": cmd_attendance,
     "reencode": cmd_reencode,
     "evaluate": cmd_evaluate,
     "gui": cmd_gui,

@@ -1,4 +1,5 @@
-"""``faceapp people`` (list, rename, delete, templates, remove-template) and ``faceapp reencode`` (after a model update)."""
+"""``faceapp people`` (list, rename, delete, templates, remove-template, merge, move-template) and
+``faceapp reencode`` (after a model update)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 
 from ..app import Database, TemplateInfo
+from ..app.corrections import merge_people, move_template, plan_merge, plan_move
 from ..errors import StoreError
 from .common import EXIT_OK, EXIT_REJECTED, CLIError, Context, out, warn, warn_stale
 from .privacy import cmd_people_export
@@ -19,7 +21,8 @@ from .privacy import cmd_people_export
 def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
     action = args.people_command
     if action is None:
-        raise CLIError("people needs a subcommand: list, rename, delete, templates, remove-template or export")
+        raise CLIError("people needs a subcommand: list, rename, delete, templates, remove-template, merge, "
+                       "move-template or export")
     if action == "export":
         return cmd_people_export(ctx, args)
     if action == "list" and not ctx.database_exists():
@@ -36,6 +39,10 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
             return _people_templates(ctx, db, args)
         if action == "remove-template":
             return _people_remove_template(db, args)
+        if action == "merge":
+            return _people_merge(db, args)
+        if action == "move-template":
+            return _people_move_template(db, args)
         return _people_delete(db, args)
 
 
@@ -117,6 +124,47 @@ def _people_remove_template(db: Database, args: argparse.Namespace) -> int:
     left = db.remove_template(name, template.id)
     advice = "" if left else f"; enroll {name} again before verifying them"
     out(f"removed template {template.id} of {name}: {left} template{'s' if left != 1 else ''} left{advice}")
+    return EXIT_OK
+
+
+def add_correction_parsers(people: argparse._SubParsersAction, add_global_options) -> None:  # noqa: ANN001
+    """``people merge FROM INTO`` and ``people move-template NAME ID OTHER`` (main.py's 'people')."""
+    q = people.add_parser("merge", help="merge two entries of one person: FROM's templates and events move to INTO")
+    add_global_options(q)
+    q.add_argument("source", metavar="FROM", help="the entry that goes")
+    q.add_argument("target", metavar="INTO", help="the entry that stays")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    q = people.add_parser("move-template", help="move one template (someone else's face) to another person")
+    add_global_options(q)
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("template_id", type=int, metavar="ID", help="as listed by 'people templates NAME'")
+    q.add_argument("other", metavar="OTHER", help="the person whose face it is")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _people_merge(db: Database, args: argparse.Namespace) -> int:
+    plan = plan_merge(db, args.source, args.target)
+    out(plan.describe())  # the direction, said before anything changes, with --yes too
+    if not _confirmed(args, "Merge? [y/N] ", f"not merging {plan.source} into {plan.target}"):
+        out(f"{plan.source} was not merged")
+        return EXIT_REJECTED
+    templates, events = merge_people(db, plan)
+    out(f"merged {plan.source} into {plan.target}: {templates} template{'s' if templates != 1 else ''} "
+        f"and {events} event{'s' if events != 1 else ''} moved")
+    return EXIT_OK
+
+
+def _people_move_template(db: Database, args: argparse.Namespace) -> int:
+    try:  # checked before asking, as remove-template does
+        plan = plan_move(db, args.name, args.template_id, args.other)
+    except StoreError as exc:
+        raise CLIError(str(exc)) from None
+    out(plan.describe())
+    if not _confirmed(args, "Move it? [y/N] ", f"not moving template {plan.template_id}"):
+        out(f"template {plan.template_id} was not moved")
+        return EXIT_REJECTED
+    left = move_template(db, plan)
+    out(f"moved template {plan.template_id} to {plan.other}: {plan.owner} has {left} template{'s' if left != 1 else ''} left")
     return EXIT_OK
 
 

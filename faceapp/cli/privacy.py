@@ -34,13 +34,14 @@ def cmd_db_decrypt(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_events_parser(sub: argparse._SubParsersAction, add_global_options) -> None:  # noqa: ANN001
-    """``faceapp events purge --older-than PERIOD`` (main.py adds the 'events' command)."""
+def add_events_parser(sub: argparse.ArgumentParser, add_global_options) -> argparse._SubParsersAction:  # noqa: ANN001
+    """``faceapp events purge --older-than PERIOD``; returns the actions, for faceapp.cli.events to add to."""
     actions = sub.add_subparsers(dest="events_command", metavar="ACTION")
     q = actions.add_parser("purge", help="erase the events older than a period, leaving no copy in the file",
                            description="erase the events older than a period, leaving no copy in the file")
     add_global_options(q)
     q.add_argument("--older-than", required=True, metavar="PERIOD", help="e.g. 30d (days), 12h (hours), 2w (weeks)")
+    return actions
 
 
 def cmd_events(ctx: Context, args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+from ..app.attendance import AttendanceSession, session_name
 from ..app.recognition import (
     NotVerifiableError,
     SightingRule,
@@ -86,6 +87,8 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError("identify needs exactly one of PATH or --camera SRC")
     spec = parse_source(args.path or args.camera)
     photos = spec.kind in ("image", "folder")
+    if args.session is not None:
+        session_name(args.session)  # a bad name says so before the model loads
     if args.tracks and (photos or args.no_tracking):
         raise CLIError("--tracks needs a video or live source, with tracking on")
     with ctx.open_database() as db:
@@ -96,16 +99,18 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
             warn(f"nobody is enrolled for model {pipeline.model_id}: every face will be unknown")
         rule = SightingRule(ctx.config.sighting_interval_s)
         follower = face_follower(pipeline, ctx.config, tracking=not args.no_tracking)
+        session = None if args.session is None else AttendanceSession(db, args.session, ctx.config.margin)
         if photos:
-            return _identify_images(follower, db, gallery, rule, spec, args)
+            return _identify_images(follower, db, gallery, rule, spec, args, session)
         shared = db.shared_gallery(pipeline.model_id, gallery)  # hears enrollments at other stations
         try:
-            return _identify_frames(follower, db, shared, rule, spec, args)
+            return _identify_frames(follower, db, shared, rule, spec, args, session)
         finally:
             shared.close()
 
 
-def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
+def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace,
+                     session: AttendanceSession | None = None) -> int:
     from ..images import load_image
     from ..types import Frame
 
@@ -125,7 +130,7 @@ def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argp
             else:
                 out(f"{path}: error: {exc}")
             continue
-        (result,) = identify_frames(follower, db, gallery, iter([frame]), str(path), rule)
+        (result,) = identify_frames(follower, db, gallery, iter([frame]), str(path), rule, session)
         if args.json:
             json_line({"path": str(path), "faces": [explained_face_json(f) for f in result.faces]})
         else:
@@ -133,12 +138,13 @@ def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argp
     return EXIT_ERROR if errors else EXIT_OK
 
 
-def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace) -> int:
+def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace,
+                     session: AttendanceSession | None = None) -> int:
     from ..camera import open_source
 
     with open_source(spec) as source:
         label = source.describe()
-        results = identify_frames(follower, db, gallery, iter(source), label, rule)
+        results = identify_frames(follower, db, gallery, iter(source), label, rule, session)
         for count, result in enumerate(results, start=1):
             if args.json:
                 faces = [explained_face_json(f, video=True) for f in result.faces]
@@ -147,7 +153,7 @@ def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argp
                 _print_faces(f"frame {result.frame.index}", result.faces)
             if args.max_frames and count >= args.max_frames:
                 break
-        ended = finish_tracks(follower, db, rule, label)
+        ended = finish_tracks(follower, db, rule, label, session)
     if args.tracks:
         for summary in sorted(ended, key=lambda t: t.track):
             _print_track(summary, args.json)

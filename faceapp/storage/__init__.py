@@ -102,13 +102,14 @@ def open_store(
     another process's lock before StoreError says the database is locked. ``station`` names
     this station in every event the store logs. Every problem a user can meet (damaged,
     foreign, newer or locked database, an unreachable server) is a StoreError naming it.
-    ``key`` opens an encrypted SQLite file (see :mod:`.sqlite_crypto`).
+    ``key`` opens an encrypted SQLite file (see :mod:`.sqlite_crypto`), or seals a PostgreSQL
+    gallery's face data on this station (see :mod:`.postgres_crypto`).
     """
     if is_postgres_url(path):
         # Never let a URL reach SQLite, which would create a file called that.
         from .postgres_store import PostgresStore
 
-        return PostgresStore.open(str(path), create=create, station=station)
+        return PostgresStore.open(str(path), create=create, station=station, key=key)
     return SqliteStore.open(path, create=create, busy_timeout_ms=busy_timeout_ms, key=key, station=station)
 
 

@@ -15,7 +15,7 @@ import psycopg
 from ..names import clean_name, name_key
 from .common import now
 from .postgres_connection import PostgresConnection, iso
-from .records import EVENT_KINDS
+from .records import EVENT_KINDS, check_kind
 
 EVENT_COLUMNS = ("id", "at", "kind", "person_id", "name", "decision", "distance", "source", "station")
 
@@ -79,19 +79,31 @@ class PostgresEvents(PostgresConnection):
             return insert_event(conn, kind, person_id=person_id, name=name, decision=decision, distance=distance,
                                 source=source, station=self.station)
 
-    def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
-        """The newest ``limit`` events first, optionally only one person's.
+    def events(self, limit: int = 100, name: str | None = None, *, since: datetime | None = None,
+               kind: str | None = None) -> list[dict]:
+        """The newest ``limit`` events first, optionally only one person's, only those logged
+        at or after ``since`` (naive: UTC), only one ``kind``.
 
         Filtering by name finds events logged under that name (also of deleted people)
         and events of the person now carrying it (also from before a rename).
         """
         if int(limit) < 0:
             raise ValueError("limit must be >= 0")
+        check_kind(kind)
         sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+        where: list[str] = []
         params: list = []
         if name is not None:
-            sql += " WHERE lower(name) = lower(%s) OR person_id = (SELECT id FROM people WHERE name_key = %s)"
+            where.append("(lower(name) = lower(%s) OR person_id = (SELECT id FROM people WHERE name_key = %s))")
             params += [clean_name(name), name_key(clean_name(name))]
+        if since is not None:
+            where.append("at >= %s")
+            params.append(since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc))
+        if kind is not None:
+            where.append("kind = %s")
+            params.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT %s"
         params.append(int(limit))
         with self._read() as conn:

@@ -17,6 +17,7 @@ from ..errors import StoreError, UnknownPersonError
 from ..names import clean_name, name_key, validate_name
 from .common import check_encodings, now, per_row
 from .postgres_connection import PostgresConnection, iso
+from .postgres_crypto import crop_context, encoding_context, thumbnail_context
 from .postgres_events import insert_event
 from .records import PersonInfo
 
@@ -85,10 +86,11 @@ class PostgresPeople(PostgresConnection):
         created = now()
         key = name_key(name)
         with self._write("enroll") as conn:
+            # The thumbnail follows once the id is known: a sealed one is bound to its person.
             inserted = conn.execute(
-                "INSERT INTO people (name, name_key, created_at, thumbnail) VALUES (%s, %s, %s, %s)"
+                "INSERT INTO people (name, name_key, created_at) VALUES (%s, %s, %s)"
                 " ON CONFLICT (name_key) DO NOTHING RETURNING id",
-                (name, key, created, None if thumbnail is None else bytes(thumbnail)),
+                (name, key, created),
             ).fetchone()
             if inserted is not None:
                 person_id, stored_name, decision = int(inserted[0]), name, "new person"
@@ -97,17 +99,21 @@ class PostgresPeople(PostgresConnection):
                 if new_person:
                     raise StoreError(f"{stored_name!r} is already enrolled; pick another name or add to them")
                 decision = "added"
-                if thumbnail is not None:
-                    conn.execute("UPDATE people SET thumbnail = %s WHERE id = %s", (bytes(thumbnail), person_id))
+            if thumbnail is not None:
+                conn.execute("UPDATE people SET thumbnail = %s WHERE id = %s",
+                             (self._seal(thumbnail, thumbnail_context(person_id)), person_id))
             check_model_dim(conn, model_id, dim)
+            # The ids are taken first, so each sealed encoding and crop is bound to its own row.
+            ids = sorted(int(r[0]) for r in conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('templates', 'id')) FROM generate_series(1, %s)", (n,)))
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO templates (person_id, model_id, dim, encoding, source, quality, created_at, crop)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO templates (id, person_id, model_id, dim, encoding, source, quality, created_at, crop)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
-                        (person_id, model_id, dim, enc[i].tobytes(), source_list[i],
-                         None if quality_list[i] is None else float(quality_list[i]), created,
-                         None if crop_list[i] is None else bytes(crop_list[i]))
+                        (ids[i], person_id, model_id, dim, self._seal(enc[i].tobytes(), encoding_context(ids[i])),
+                         source_list[i], None if quality_list[i] is None else float(quality_list[i]), created,
+                         self._seal(crop_list[i], crop_context(ids[i])))
                         for i in range(n)
                     ],
                 )
@@ -154,7 +160,7 @@ class PostgresPeople(PostgresConnection):
         with self._read("read face crops") as conn:
             person_id, _ = person_row(conn, name)
             blob = conn.execute("SELECT thumbnail FROM people WHERE id = %s", (person_id,)).fetchone()[0]
-        return None if blob is None else bytes(blob)
+        return self._unseal(blob, thumbnail_context(person_id))
 
     def rename(self, old: str, new: str) -> None:
         """Rename a person; past events keep the name they were logged under."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .postgres_corrections import PostgresCorrections
 from .postgres_events import PostgresEvents
 from .postgres_people import PostgresPeople
 from .postgres_templates import PostgresTemplates
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .protocol import GalleryStore
 
 
-class PostgresStore(PostgresPeople, PostgresTemplates, PostgresEvents, PostgresTransfer):
+class PostgresStore(PostgresPeople, PostgresTemplates, PostgresEvents, PostgresCorrections, PostgresTransfer):
     """An open faceapp gallery on a PostgreSQL server. Make one with ``PostgresStore.open(url)``
     (or :func:`faceapp.storage.open_store`); use ``with`` to close it.
 

@@ -174,6 +174,23 @@ class GalleryStore(Protocol):
         """
         ...
 
+    # -- corrections (each one transaction, logged as a 'correct' event) --------------------
+
+    def merge_people(self, source: str, target: str) -> tuple[int, int]:
+        """Merge ``source`` into ``target`` (two entries of one person): every template and
+        every event linked to ``source`` moves to ``target`` (events keep the name text they were
+        logged under), ``target`` takes ``source``'s thumbnail only when it has none, and
+        ``source`` is gone. Returns (templates moved, events moved). StoreError when both
+        name the same person; UnknownPersonError for a name not enrolled."""
+        ...
+
+    def move_template(self, name: str, template_id: int, other: str) -> int:
+        """Move one template of ``name`` (a face that was someone else's) to ``other``,
+        encoding and crop included; returns how many templates ``name`` has left. ``name``'s
+        thumbnail becomes their best remaining kept crop, or none, as :meth:`delete_template`
+        leaves it. StoreError when the template is not ``name``'s or both are one person."""
+        ...
+
     # -- events ---------------------------------------------------------------------------
 
     def log_event(
@@ -192,10 +209,13 @@ class GalleryStore(Protocol):
         records the station the store was opened for (``open_store(..., station=)``)."""
         ...
 
-    def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
+    def events(self, limit: int = 100, name: str | None = None, *, since: datetime | None = None,
+               kind: str | None = None) -> list[dict]:
         """The newest ``limit`` events first, as dicts with the keys id, at, kind, person_id,
         name, decision, distance, source and station; with ``name``, only the events logged under that
-        name (also of deleted people) and those of the person now carrying it."""
+        name (also of deleted people) and those of the person now carrying it; with ``since``
+        (naive: UTC), only those logged at or after it; with ``kind``, only that kind
+        (ValueError for one not in EVENT_KINDS). The filters combine."""
         ...
 
     def log_events(self, events: Sequence[QueuedEvent]) -> int:

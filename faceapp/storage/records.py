@@ -7,8 +7,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# The decisions the event log records; log_event refuses any other kind.
-EVENT_KINDS = ("verify", "identify", "enroll")
+# The decisions the event log records; log_event refuses any other kind. 'correct' is a
+# correction made by hand (a merge, a template moved to another person); 'attend' an attendance
+# session's mark (faceapp.app.attendance: its source is the session's name).
+EVENT_KINDS = ("verify", "identify", "enroll", "correct", "attend")
+
+
+def check_kind(kind: str | None) -> None:
+    """ValueError unless ``kind`` is None (any kind) or one of :data:`EVENT_KINDS`."""
+    if kind is not None and kind not in EVENT_KINDS:
+        raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,15 @@ from datetime import datetime, timezone
 
 from ..names import clean_name, name_key
 from .common import now
-from .records import EVENT_KINDS
+from .records import EVENT_KINDS, check_kind
 from .sqlite_connection import SqliteConnection
+
+
+def utc_text(moment: datetime) -> str:
+    """``moment`` (naive: UTC) as the stored events' UTC ISO-8601 text, for comparing with them."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def insert_event(
@@ -77,23 +84,32 @@ class SqliteEvents(SqliteConnection):
                 station=self.station,
             )
 
-    def events(self, limit: int = 100, name: str | None = None) -> list[dict]:
-        """The newest ``limit`` events first, optionally only one person's.
+    def events(self, limit: int = 100, name: str | None = None, *, since: datetime | None = None,
+               kind: str | None = None) -> list[dict]:
+        """The newest ``limit`` events first, optionally only one person's, only those logged
+        at or after ``since`` (naive: UTC), only one ``kind``.
 
         Filtering by name finds events logged under that name (also of deleted people)
         and events of the person now carrying it (also from before a rename).
         """
         if int(limit) < 0:
             raise ValueError("limit must be >= 0")
+        check_kind(kind)
         sql = "SELECT id, at, kind, person_id, name, decision, distance, source, station FROM events"
+        where: list[str] = []
         params: list = []
         if name is not None:
             key = name_key(clean_name(name))
-            sql += (
-                " WHERE name = ? COLLATE NOCASE"
-                " OR person_id = (SELECT id FROM people WHERE name_key = ?)"
-            )
+            where.append("(name = ? COLLATE NOCASE OR person_id = (SELECT id FROM people WHERE name_key = ?))")
             params += [clean_name(name), key]
+        if since is not None:
+            where.append("at >= ?")  # stored times are UTC ISO-8601 text: text order is time order
+            params.append(utc_text(since))
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(int(limit))
         with self._errors():
@@ -102,10 +118,8 @@ class SqliteEvents(SqliteConnection):
     def purge_events(self, older_than: datetime) -> int:
         """Erase every event logged before ``older_than`` (an aware datetime; a naive one is
         taken as UTC); returns how many went. Erased as :meth:`delete` erases a person."""
-        if older_than.tzinfo is None:
-            older_than = older_than.replace(tzinfo=timezone.utc)
         # Stored times are UTC ISO-8601 text with milliseconds, so text order is time order.
-        cutoff = older_than.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+        cutoff = utc_text(older_than)
         with self._write() as conn:
             gone = int(conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount)
         if gone:

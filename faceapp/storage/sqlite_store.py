@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .sqlite_corrections import SqliteCorrections
 from .sqlite_events import SqliteEvents
 from .sqlite_people import SqlitePeople
 from .sqlite_templates import SqliteTemplates
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from .protocol import GalleryStore
 
 
-class SqliteStore(SqlitePeople, SqliteTemplates, SqliteEvents, SqliteTransfer):
+class SqliteStore(SqlitePeople, SqliteTemplates, SqliteEvents, SqliteCorrections, SqliteTransfer):
     """An open faceapp SQLite database. Make one with ``SqliteStore.open(path)`` (or
     :func:`faceapp.storage.open_store`); use ``with`` to close it.
 

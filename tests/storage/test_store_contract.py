@@ -30,7 +30,7 @@ PROTOCOL_MEMBERS = {
     "enroll", "people", "person", "has_person", "thumbnail", "rename", "delete",
     "gallery", "stale_templates", "stale_people", "stale_crops", "stale_sources", "stale_without_crop",
     "reencode", "templates_of", "templates", "template_crop", "delete_template",
-    "log_event", "events", "purge_events",
+    "log_event", "events", "purge_events", "merge_people", "move_template",
     "schema_versions", "counts", "export_rows", "import_rows", "log_events",
 }
 
@@ -512,6 +512,73 @@ def test_events_are_newest_first_and_filterable(store: GalleryStore) -> None:
     assert len(store.events(name="Alicia")) == 3, "a rename keeps the person's history"
     with pytest.raises(ValueError):
         store.log_event("delete")
+
+
+def test_events_filter_by_time_and_kind_and_the_filters_combine(store: GalleryStore) -> None:
+    queued = [QueuedEvent("u1", "2030-01-01T09:00:00.000+00:00", "identify", name="Alice", decision="recognised"),
+              QueuedEvent("u2", "2030-01-02T09:00:00.000+00:00", "verify", name="Bob", decision="accepted"),
+              QueuedEvent("u3", "2030-01-03T09:00:00.000+00:00", "identify", name="Bob", decision="recognised")]
+    store.log_events(queued)
+    assert [e["name"] for e in store.events(since=datetime(2030, 1, 2))] == ["Bob", "Bob"]  # naive: UTC
+    assert [e["at"][:10] for e in store.events(since=datetime(2030, 1, 2, 9))] == ["2030-01-03", "2030-01-02"]
+    assert [e["name"] for e in store.events(kind="identify")] == ["Bob", "Alice"]
+    assert [e["at"][:10] for e in store.events(name="bob", kind="identify")] == ["2030-01-03"]
+    assert store.events(since=datetime(2030, 1, 4)) == []
+    with pytest.raises(ValueError):
+        store.events(kind="delete")
+
+
+# -- corrections -------------------------------------------------------------------------
+
+
+def test_merge_moves_templates_and_events_and_removes_the_source_in_one_step(
+        store: GalleryStore, backend: Backend) -> None:
+    ada = store.enroll("Ada", encodings(2), MODEL, thumbnail=b"ada-face")
+    lovelace = store.enroll("Ada Lovelace", encodings(1, seed=3), MODEL)
+    store.log_event("identify", person_id=ada, decision="recognised", distance=0.3)
+    assert store.merge_people("ada", "Ada Lovelace") == (2, 2)  # her enroll and identify events
+    assert not store.has_person("Ada")
+    assert store.person("Ada Lovelace").templates == 3
+    assert store.thumbnail("Ada Lovelace") == b"ada-face"  # she had none: the merged one's
+    rows = backend.snapshot()
+    assert {t[1] for t in rows["templates"]} == {lovelace}
+    assert all(e[3] in (lovelace, None) for e in rows["events"])
+    events = store.events()
+    assert events[0]["kind"] == "correct" and "merged Ada into Ada Lovelace" in events[0]["decision"]
+    assert [e["name"] for e in store.events(name="Ada Lovelace")][1:] == ["Ada", "Ada Lovelace", "Ada"], \
+        "the merged events keep the name they were logged under and now belong to the target"
+    assert sorted(store.gallery(MODEL).person_ids.tolist()) == [lovelace] * 3
+
+
+def test_a_refused_merge_changes_nothing(store: GalleryStore, backend: Backend) -> None:
+    store.enroll("Ada", encodings(1), MODEL)
+    before = backend.snapshot()
+    with pytest.raises(StoreError, match="one person already"):
+        store.merge_people("Ada", "ADA")
+    with pytest.raises(UnknownPersonError):
+        store.merge_people("Ada", "Nobody")
+    assert backend.snapshot() == before
+
+
+def test_move_template_gives_one_face_to_another_person_and_logs_it(store: GalleryStore, backend: Backend) -> None:
+    alice = store.enroll("Alice", encodings(2), MODEL, crops=[b"alice-crop", b"bob-crop"], thumbnail=b"bob-crop")
+    bob = store.enroll("Bob", encodings(1, seed=1), MODEL)
+    wrong = store.templates("Alice")[1].id
+    assert store.move_template("alice", wrong, "Bob") == 1
+    assert wrong in [t.id for t in store.templates("Bob")] and len(store.templates("Bob")) == 2
+    assert store.template_crop("Bob", wrong) == b"bob-crop"  # the crop goes with it
+    assert store.thumbnail("Alice") == b"alice-crop", "her thumbnail no longer shows the moved face"
+    assert store.gallery(MODEL).person_ids.tolist().count(bob) == 2
+    event = store.events(limit=1)[0]
+    assert (event["kind"], event["person_id"]) == ("correct", bob)
+    assert f"moved template {wrong} from Alice to Bob" == event["decision"]
+    before = backend.snapshot()
+    with pytest.raises(StoreError, match="has no template"):
+        store.move_template("Alice", wrong, "Bob")  # it is Bob's now
+    with pytest.raises(StoreError, match="already"):
+        store.move_template("Bob", wrong, "bob")
+    assert backend.snapshot() == before
+    assert store.person("Alice").id == alice
 
 
 def test_every_event_records_the_station_that_logged_it(open_test_store: Callable[..., GalleryStore]) -> None:

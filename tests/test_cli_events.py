@@ -1,0 +1,112 @@
+"""``faceapp events list | export`` and the corrections ``people merge`` / ``people move-template``,
+end to end: real in-repo faces, the shipped detector and encoder, a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from faceapp.cli import main
+
+from conftest import RepoFaces
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("FACEAPP_DETECTOR_MODEL", "FACEAPP_MODEL", "FACEAPP_DB_KEY", "FACEAPP_RETENTION_DAYS", "FACEAPP_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
+
+
+@pytest.fixture
+def cli(tmp_path: Path, shipped_model_card: Path, capsys: pytest.CaptureFixture):
+    def run(*args: object) -> Result:
+        code = main(["--db", str(tmp_path / "faceapp.db"), "--model", str(shipped_model_card),
+                     *(str(a) for a in args)])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def one_line_error(result: Result, *words: str) -> None:
+    assert result.code == 2, result
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("faceapp: error: "), result.err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_events_list_filters_and_export_writes_a_csv_a_spreadsheet_opens(
+        cli, repo_faces: RepoFaces, tmp_path: Path) -> None:
+    assert cli("events", "list").out.strip() == "no events: there is no database yet"
+    assert cli("enroll", "Zoë E", *repo_faces.hungry[:2]).code == 0
+    assert cli("identify", repo_faces.want[0]).code == 0
+    assert cli("identify", repo_faces.stranger).code == 0
+    everything = json.loads(cli("events", "list", "--json").out)
+    assert [e["kind"] for e in everything] == ["identify", "identify", "enroll"]
+    assert [e["name"] for e in json.loads(cli("events", "list", "--json", "--kind", "identify", "--person", "zoë e").out)] \
+        == ["Zoë E"]
+    assert len(json.loads(cli("events", "list", "--json", "--since", "1h").out)) == 3
+    assert json.loads(cli("events", "list", "--json", "--since", "2999-01-01").out) == []
+    table = cli("events", "list", "--person", "Zoë E").out.splitlines()
+    assert table[0].split()[:4] == ["AT", "(UTC)", "KIND", "NAME"] and len(table) == 3
+
+    sheet = tmp_path / "events.csv"
+    result = cli("events", "export", "--csv", sheet)
+    assert result.code == 0 and result.out.strip() == f"wrote 3 events to {sheet}"
+    with open(sheet, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["at", "kind", "name", "decision", "distance", "source", "station"]
+    assert [(r["kind"], r["name"]) for r in rows] == [("enroll", "Zoë E"), ("identify", "Zoë E"), ("identify", "")]
+    assert rows[0]["at"] <= rows[2]["at"], "oldest first"
+    assert float(rows[1]["distance"]) < 1 and rows[1]["source"] == str(repo_faces.want[0])
+    one_line_error(cli("events", "export", "--csv", sheet), str(sheet), "already")
+    assert sheet.read_text(encoding="utf-8-sig").count("\n") == 4, "the existing file is kept as it was"
+
+
+def test_bad_event_filters_are_one_line_errors(cli) -> None:
+    one_line_error(cli("events", "list", "--since", "yesterday"), "--since", "7d")
+    one_line_error(cli("events", "list", "--since", "2026-13-45"), "--since")
+    one_line_error(cli("events", "export", "--csv", "out.csv", "--kind", "delete"), "--kind", "correct")
+
+
+def test_merge_says_its_direction_first_and_move_template_fixes_a_wrong_name(
+        cli, repo_faces: RepoFaces) -> None:
+    assert cli("enroll", "Person E", *repo_faces.hungry[:2]).code == 0
+    assert cli("enroll", "E at the door", *repo_faces.hungry[2:4]).code == 0
+    refused = cli("people", "merge", "E at the door", "Person E")  # no terminal, no --yes: asks nothing
+    assert refused.out.startswith("merge E at the door into Person E: ")
+    one_line_error(refused, "--yes")
+    assert len(json.loads(cli("people", "list", "--json").out)) == 2, "nothing changed"
+    merged = cli("people", "merge", "e at the door", "person e", "--yes")
+    assert merged.code == 0, merged
+    assert merged.out.splitlines() == [
+        "merge E at the door into Person E: E at the door's 2 templates and events move to Person E, "
+        "and E at the door is removed",
+        "merged E at the door into Person E: 2 templates and 1 event moved"]
+    assert [(p["name"], p["templates"]) for p in json.loads(cli("people", "list", "--json").out)] == [("Person E", 4)]
+
+    assert cli("enroll", "Wrong Name", repo_faces.hungry[4]).code == 0
+    template = json.loads(cli("people", "templates", "Wrong Name", "--json").out)[0]["id"]
+    one_line_error(cli("people", "move-template", "Person E", template, "Wrong Name", "--yes"), "has no template")
+    moved = cli("people", "move-template", "Wrong Name", template, "Person E", "--yes")
+    assert moved.code == 0 and moved.out.splitlines()[-1] == \
+        f"moved template {template} to Person E: Wrong Name has 0 templates left"
+    assert len(json.loads(cli("people", "templates", "Person E", "--json").out)) == 5
+    corrections = json.loads(cli("events", "list", "--json", "--kind", "correct").out)
+    assert [e["decision"].split(":")[0] for e in corrections] == [
+        f"moved template {template} from Wrong Name to Person E", "merged E at the door into Person E"]
+    identified = json.loads(cli("identify", repo_faces.want[0], "--json").out)
+    assert identified["faces"][0]["name"] == "Person E"
