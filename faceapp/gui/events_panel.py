@@ -1,15 +1,34 @@
-"""The events log: the newest verify / identify / enroll decisions from the database."""
+"""The events log: the newest events from the database, filtered by person, day and kind (the
+application layer's :mod:`faceapp.app.events`), and exported as CSV with the same filters."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
+from pathlib import Path
 
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QDate
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from ..app.events import EVENT_KINDS, export_events, list_events  # the kinds the log records, as the app layer checks them
+from ..errors import FaceAppError
 from .common import fmt_distance, status_icon
 from .state import AppState
 
 COLUMNS = ("Time", "Kind", "Name", "Decision", "Distance", "Source")
+ANYONE, ANY_KIND = "Anyone", "Any kind"
 
 
 def local_time(iso: str) -> str:
@@ -35,6 +54,26 @@ class EventsPanel(QWidget):
         super().__init__()
         self.state = state
         self.limit = limit
+        self.person_box = QComboBox()
+        self.person_box.setToolTip("Only this person's events (under this name, or of whoever carries it now)")
+        self.kind_box = QComboBox()
+        self.kind_box.addItems([ANY_KIND, *EVENT_KINDS])
+        self.since_check = QCheckBox("Since")
+        self.since_edit = QDateEdit(QDate.currentDate())
+        self.since_edit.setCalendarPopup(True)
+        self.since_edit.setEnabled(False)
+        self.since_check.toggled.connect(self.since_edit.setEnabled)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Every event the filters select, oldest first, into a new CSV file")
+        self.export_button.clicked.connect(self._ask_export)
+        for signal in (self.person_box.currentIndexChanged, self.kind_box.currentIndexChanged,
+                       self.since_check.toggled, self.since_edit.dateChanged):
+            signal.connect(lambda *_: self.refresh())
+        filters = QHBoxLayout()
+        for widget in (self.person_box, self.kind_box, self.since_check, self.since_edit):
+            filters.addWidget(widget)
+        filters.addStretch(1)
+        filters.addWidget(self.export_button)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -45,11 +84,44 @@ class EventsPanel(QWidget):
         header.setStretchLastSection(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filters)
         layout.addWidget(self.table)
+        self._fill_people()
         state.events_changed.connect(self.refresh)
+        state.people_changed.connect(self._fill_people)
+
+    def _fill_people(self) -> None:
+        """The enrolled names to filter by, keeping the chosen one while it still exists."""
+        chosen = self.person_box.currentText()
+        self.person_box.blockSignals(True)
+        self.person_box.clear()
+        self.person_box.addItems([ANYONE, *(p.name for p in self.state.people())])
+        index = self.person_box.findText(chosen)
+        self.person_box.setCurrentIndex(max(index, 0))
+        self.person_box.blockSignals(False)
+        self.refresh()
+
+    def set_filters(self, person: str | None = None, kind: str | None = None, since_day: QDate | None = None) -> None:
+        """Choose the filters as a user would (None: no filter of that sort)."""
+        self.person_box.setCurrentIndex(max(self.person_box.findText(person), 0) if person else 0)
+        self.kind_box.setCurrentIndex(max(self.kind_box.findText(kind), 0) if kind else 0)
+        if since_day is not None:
+            self.since_edit.setDate(since_day)
+        self.since_check.setChecked(since_day is not None)
+
+    def filters(self) -> dict:
+        """The chosen filters as :func:`faceapp.app.events.list_events` takes them; a day is
+        from its local midnight."""
+        person = self.person_box.currentText()
+        kind = self.kind_box.currentText()
+        since = None
+        if self.since_check.isChecked():
+            since = datetime.combine(self.since_edit.date().toPython(), time()).astimezone()
+        return {"person": None if person in ("", ANYONE) else person,
+                "kind": None if kind == ANY_KIND else kind, "since": since}
 
     def refresh(self) -> None:
-        events = self.state.events(self.limit)
+        events = self.state.read(lambda db: list_events(db, limit=self.limit, **self.filters()), [])
         self.table.setRowCount(len(events))
         for row, event in enumerate(events):
             decision = event.get("decision") or ""
@@ -74,3 +146,21 @@ class EventsPanel(QWidget):
             tuple(self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(self.table.columnCount()))
             for r in range(self.table.rowCount())
         ]
+
+    def _ask_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export events", "events.csv", "CSV files (*.csv)")
+        if path:
+            self.export_csv(Path(path))
+
+    def export_csv(self, path: Path) -> int | None:
+        """Every event the filters select into a new CSV file; the count, or None (said in the
+        message bar) when it cannot be written, e.g. a file is there already."""
+        if self.state.db is None:
+            self.state.action_failed.emit("Cannot export events: no database is open")
+            return None
+        try:
+            count = export_events(self.state.db, path, **self.filters())
+        except FaceAppError as exc:
+            self.state.action_failed.emit(f"Cannot export events: {exc}")
+            return None
+        return count

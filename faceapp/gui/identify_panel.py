@@ -1,6 +1,7 @@
 """Identify mode: every face gets its track's name or "Unknown"; a sighting is logged when someone
 arrives and when they leave, by the application layer's rule
-(:class:`faceapp.app.recognition.SightingRule`), the same as ``faceapp identify``."""
+(:class:`faceapp.app.recognition.SightingRule`), the same as ``faceapp identify``. "Start session…"
+takes attendance from the same arrivals, as ``faceapp identify --session`` does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import math
 from datetime import datetime
 
 from PySide6.QtCore import QSize
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..app.recognition import SightingRule
 from ..types import FrameResult
@@ -84,13 +94,18 @@ class IdentifyPanel(QWidget):
         self.heading.setWordWrap(True)
         self.seen = QListWidget()
         self.seen.setIconSize(QSize(16, 16))
+        self.session_button = QPushButton()
+        self.session_button.clicked.connect(lambda: self.toggle_session())
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
+        layout.addWidget(self.session_button)
         layout.addWidget(self.seen, 1)
         self.apply_config()
         state.config_changed.connect(self.apply_config)
         state.source_changed.connect(self.new_source)
         state.people_changed.connect(self._people_changed)
+        state.session_changed.connect(self._show_session)
+        self._show_session()
 
     def apply_config(self) -> None:
         self.rule.interval_s = self.state.config.sighting_interval_s
@@ -124,3 +139,17 @@ class IdentifyPanel(QWidget):
         if self._enrolled - enrolled:
             self.rule.forget()
         self._enrolled = enrolled
+
+    def _show_session(self) -> None:
+        running = self.state.session
+        self.session_button.setText("Start session…" if running is None else f"End session “{running.name}”")
+        self.session_button.setToolTip("Mark each person once as they arrive, with first and last seen (Attendance tab)"
+                                       if running is None else "Stop taking attendance; the list stays")
+
+    def toggle_session(self) -> bool:
+        """Start a session under a name the user gives, or end the running one; True when it changed."""
+        if self.state.session is not None:
+            self.state.end_session()
+            return True
+        name, ok = QInputDialog.getText(self, "Start session", "Session name (e.g. Lecture 5):", QLineEdit.EchoMode.Normal)
+        return bool(ok and name.strip()) and self.state.start_session(name)

@@ -31,6 +31,7 @@ from ..types import FrameResult
 from .common import WARN, MessageArea, fmt_distance
 from .decisions import FpsMeter
 from .enroll_wizard import EnrollWizard
+from .attendance_panel import AttendancePanel
 from .events_panel import EventsPanel
 from .identify_panel import IdentifyPanel, identify_labels
 from .people_panel import PeoplePanel
@@ -165,9 +166,11 @@ class MainWindow(QMainWindow):
             self.mode_stack.addWidget(panel)
         self.people_panel = PeoplePanel(self.state)
         self.events_panel = EventsPanel(self.state)
+        self.attendance_panel = AttendancePanel(self.state)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.people_panel, "People")
         self.tabs.addTab(self.events_panel, "Events")
+        self.tabs.addTab(self.attendance_panel, "Attendance")
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.mode_stack)
         side.addWidget(self.tabs)

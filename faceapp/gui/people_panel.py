@@ -1,4 +1,5 @@
-"""Enrolled people with thumbnails and template counts: rename, add photos, review templates, delete."""
+"""Enrolled people with thumbnails and template counts: rename, add photos, review templates,
+merge two entries of one person, delete."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..app import PersonInfo
-from ..errors import StoreError
+from ..app.corrections import merge_people, plan_merge
+from ..errors import FaceAppError, StoreError
 from .common import WARN
 from .state import AppState
 from .templates_dialog import TemplatesDialog
@@ -41,14 +43,18 @@ class PeoplePanel(QWidget):
         self.rename_button = QPushButton("Rename…")
         self.add_button = QPushButton("Add photos…")
         self.templates_button = QPushButton("Templates…")
+        self.merge_button = QPushButton("Merge into…")
+        self.merge_button.setToolTip("Two entries of one person: move this one's templates and events to the other")
         self.delete_button = QPushButton("Delete…")
         self.enroll_button.clicked.connect(self.enroll_requested.emit)
         self.rename_button.clicked.connect(lambda: self.rename_selected())
         self.add_button.clicked.connect(self._add_photos)
         self.templates_button.clicked.connect(lambda: self.show_templates())
+        self.merge_button.clicked.connect(lambda: self.merge_selected())
         self.delete_button.clicked.connect(lambda: self.delete_selected())
         buttons = QHBoxLayout()
-        for b in (self.enroll_button, self.rename_button, self.add_button, self.templates_button, self.delete_button):
+        for b in (self.enroll_button, self.rename_button, self.add_button, self.templates_button, self.merge_button,
+                  self.delete_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -108,6 +114,7 @@ class PeoplePanel(QWidget):
         self.enroll_button.setEnabled(has_db)
         for b in (self.rename_button, self.add_button, self.templates_button, self.delete_button):
             b.setEnabled(has_db and selected)
+        self.merge_button.setEnabled(has_db and selected and self.list.count() > 1)
 
     def _add_photos(self) -> None:
         name = self.selected_name()
@@ -160,4 +167,39 @@ class PeoplePanel(QWidget):
             self.state.action_failed.emit(f"Cannot delete {name}: {exc}")
             return False
         self.state.changed_people()
+        return True
+
+    def merge_selected(self) -> bool:
+        """Merge the selected person into one the user chooses, after saying the direction in
+        full (the application layer's plan); the merge is one transaction and is logged."""
+        name = self.selected_name()
+        if name is None or self.state.db is None:
+            return False
+        others = [n for n in self.names() if n != name]
+        if not others:
+            return False
+        target, ok = QInputDialog.getItem(self, "Merge into", f"Merge {name} into:", others, 0, False)
+        if not ok or not target:
+            return False
+        try:
+            plan = plan_merge(self.state.db, name, target)
+        except FaceAppError as exc:
+            self.state.action_failed.emit(f"Cannot merge {name}: {exc}")
+            return False
+        answer = QMessageBox.question(
+            self,
+            "Merge people",
+            f"{plan.describe()[0].upper()}{plan.describe()[1:]}.\n\nThis cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            merge_people(self.state.db, plan)
+        except FaceAppError as exc:
+            self.state.action_failed.emit(f"Cannot merge {name}: {exc}")
+            return False
+        self.state.changed_people()
+        self.select(plan.target)
         return True

@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..app import AppConfig, Database, PersonInfo
+from ..app.attendance import AttendanceSession
 from ..app.privacy import open_database, purge_if_due
 from ..app.recognition import SightingRule, log_sightings
 from ..app.stations import CHECK_EVERY_S, SharedGallery
-from ..errors import StoreError
+from ..errors import FaceAppError, StoreError
 from ..match import Gallery
 from ..types import FrameResult
 from .worker import PipelineInfo, VideoWorker
@@ -38,6 +39,7 @@ class AppState(QObject):
     events_changed = Signal()  # an event was logged
     error = Signal(str)  # a problem to show in the message bar
     action_failed = Signal(str)  # a rename, delete or removal that did not happen; cleared by the next change
+    session_changed = Signal()  # an attendance session started or ended
 
     def __init__(self, config: AppConfig, worker: VideoWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +51,8 @@ class AppState(QObject):
         self.gallery: Gallery | None = None
         self.source_label = ""
         self.source_live = False  # a source is opening or delivering frames (not ended, failed or stopped)
+        self.session: AttendanceSession | None = None  # the attendance session being taken, if any
+        self.session_label = ""  # the running or the last session's name, for the attendance list
         # The retention period's daily purge while the window stays open (at start, opening purges).
         self.retention_timer = QTimer(self)
         self.retention_timer.setInterval(RETENTION_CHECK_MS)
@@ -78,6 +82,8 @@ class AppState(QObject):
         """A source starts (opening): its frames' times start afresh."""
         self.source_label = label
         self.source_live = True
+        if self.session is not None and self.db is not None:  # the new source's times start at its own start
+            self.session = AttendanceSession(self.db, self.session.name, self.config.margin)
         self.source_changed.emit()
 
     # --- database --------------------------------------------------------------------
@@ -100,6 +106,7 @@ class AppState(QObject):
         return True
 
     def close_database(self) -> None:
+        self.end_session()  # its marks go to the database it was started on, or nowhere
         self._drop_shared()
         if self.db is not None:
             self.db.close()
@@ -199,7 +206,7 @@ class AppState(QObject):
         if self.db is None:
             return []
         try:
-            count = log_sightings(self.db, result, rule, self.source_label)
+            count = log_sightings(self.db, result, rule, self.source_label, self.session)
             logged = [e for e in self.db.events(count) if e.get("kind") == "identify"] if count else []
         except StoreError as exc:
             self.error.emit(f"Database: cannot log the identify event: {exc}")
@@ -222,3 +229,26 @@ class AppState(QObject):
 
     def events(self, limit: int = 200) -> list[dict]:
         return self.read(lambda db: db.events(limit), [])
+
+    # --- attendance ----------------------------------------------------------------------
+
+    def start_session(self, name: str) -> bool:
+        """Take attendance from now on (the application layer's session, as ``identify --session``);
+        a bad name or no database is said in the message bar."""
+        if self.db is None:
+            self.action_failed.emit("Cannot start a session: no database is open")
+            return False
+        try:
+            self.session = AttendanceSession(self.db, name, self.config.margin)
+        except FaceAppError as exc:
+            self.action_failed.emit(f"Cannot start the session: {exc}")
+            return False
+        self.session_label = self.session.name
+        self.session_changed.emit()
+        return True
+
+    def end_session(self) -> None:
+        """Stop taking attendance; the marks made stay in the log."""
+        if self.session is not None:
+            self.session = None
+            self.session_changed.emit()

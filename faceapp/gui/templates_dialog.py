@@ -2,7 +2,7 @@
 
 A template enrolled from a bad likeness (a blurred shot, someone else in the frame) or a
 damaged row weakens every later match of that person; this is where it is found and removed
-without deleting the person.
+without deleting the person, or, when it is someone else's face, moved to them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -25,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..app import TemplateInfo
-from ..errors import StoreError
+from ..app.corrections import move_template, plan_move
+from ..errors import FaceAppError, StoreError
 from .common import WARN
 from .state import AppState
 
@@ -67,7 +69,11 @@ class TemplatesDialog(QDialog):
         self.list.itemSelectionChanged.connect(self._update_buttons)
         self.remove_button = QPushButton("Remove…")
         self.remove_button.clicked.connect(lambda: self.remove_selected())
+        self.move_button = QPushButton("Move to…")
+        self.move_button.setToolTip("Someone else's face, enrolled under this name: give the template to them")
+        self.move_button.clicked.connect(lambda: self.move_selected())
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.move_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.remove_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -118,6 +124,7 @@ class TemplatesDialog(QDialog):
 
     def _update_buttons(self) -> None:
         self.remove_button.setEnabled(self.state.db is not None and bool(self.list.selectedItems()))
+        self.move_button.setEnabled(self.state.db is not None and bool(self.list.selectedItems()))
 
     def remove_selected(self) -> bool:
         """Remove the template the user picked (never just the one under the focus), after asking."""
@@ -142,6 +149,43 @@ class TemplatesDialog(QDialog):
             self.state.db.remove_template(self.name, template_id)
         except StoreError as exc:
             self.state.action_failed.emit(f"Cannot remove the template of {self.name}: {exc}")
+            return False
+        self.state.changed_people()
+        self.refresh()
+        return True
+
+    def move_selected(self) -> bool:
+        """Move the picked template to another person the user chooses, after saying what moves
+        where (the application layer's plan); the move is one transaction and is logged."""
+        picked = self.list.selectedItems()
+        if not picked or self.state.db is None:
+            return False
+        template_id = int(picked[0].data(Qt.ItemDataRole.UserRole))
+        others = [p.name for p in self.state.people() if p.name != self.name]
+        if not others:
+            self.state.action_failed.emit(f"Cannot move the template of {self.name}: nobody else is enrolled")
+            return False
+        other, ok = QInputDialog.getItem(self, "Move template", f"Move this template of {self.name} to:", others, 0, False)
+        if not ok or not other:
+            return False
+        try:
+            plan = plan_move(self.state.db, self.name, template_id, other)
+        except FaceAppError as exc:
+            self.state.action_failed.emit(f"Cannot move the template of {self.name}: {exc}")
+            return False
+        answer = QMessageBox.question(
+            self,
+            "Move template",
+            f"{plan.describe()[0].upper()}{plan.describe()[1:]}?\n\nIts face crop goes with it.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            move_template(self.state.db, plan)
+        except FaceAppError as exc:
+            self.state.action_failed.emit(f"Cannot move the template of {self.name}: {exc}")
             return False
         self.state.changed_people()
         self.refresh()
