@@ -81,6 +81,10 @@ class AppConfig:
     station: str | None = None
     # Privacy: events older than this many days are erased at start and daily (0: kept).
     retention_days: int = 0
+    # Unknown faces remembered (faceapp.app.unknowns): off unless chosen (--remember-unknowns);
+    # their sightings are erased after this many days (0: kept).
+    remember_unknowns: bool = False
+    unknowns_retention_days: int = 30
     # The key of an encrypted database ($FACEAPP_DB_KEY); None: the system keyring's, if any.
     # Left out of repr so that no log or traceback prints it.
     db_key: str | None = field(default=None, repr=False)

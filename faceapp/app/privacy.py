@@ -122,7 +122,22 @@ def open_database(config: AppConfig, create: bool = False) -> Database:
             purge_if_due(db)
         except StoreError as exc:  # a read-only or busy file: still usable, the purge comes later
             log.warning("the retention purge could not run: %s", exc)
+    purge_old_unknowns(db, config.unknowns_retention_days)
     return db
+
+
+def purge_old_unknowns(db: Database, days: int) -> int:
+    """Erase remembered unknown faces seen more than ``days`` days ago, where there are any
+    (so a gallery without them is never written to at open); returns how many sightings went."""
+    from .unknowns import purge_unknowns
+
+    try:
+        if not days or not db.store.unknown_groups():
+            return 0
+        return purge_unknowns(db, days)
+    except StoreError as exc:  # a read-only file, or a station's role: the administrator's open purges
+        log.warning("the unknown faces' retention purge could not run: %s", exc)
+        return 0
 
 
 def encryption_state(config: AppConfig) -> str:

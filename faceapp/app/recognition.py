@@ -24,6 +24,7 @@ from .stations import SharedGallery
 if TYPE_CHECKING:  # annotations only: importing the pipeline loads torch and OpenCV
     from ..follow import FaceFollower, TrackedFrame
     from .attendance import AttendanceSession
+    from .unknowns import UnknownMemory
     from ..pipeline import Pipeline
     from ..track import TrackSummary
 
@@ -257,27 +258,33 @@ def log_visits(db: Database, ended: Sequence[TrackSummary], rule: SightingRule, 
 
 
 def identify_frames(follower: FaceFollower, db: Database, gallery: Gallery | SharedGallery, frames: Iterator[Frame],
-                    label: str, rule: SightingRule, session: AttendanceSession | None = None) -> Iterator[TrackedFrame]:
+                    label: str, rule: SightingRule, session: AttendanceSession | None = None,
+                    unknowns: UnknownMemory | None = None) -> Iterator[TrackedFrame]:
     """Decide every face of each frame and log sightings; yields each frame's result. The caller
     ends the source's tracks with :func:`finish_tracks` (it may stop reading early). A
     SharedGallery is reloaded when another station changes it, and events kept while its
-    server was away are written as soon as it is back."""
+    server was away are written as soon as it is back. With ``unknowns``, faces that stay Unknown
+    are remembered (faceapp.app.unknowns)."""
     for frame in frames:
         current = gallery.current() if isinstance(gallery, SharedGallery) else gallery
         if db.outbox.pending and isinstance(gallery, SharedGallery) and not gallery.offline:
             db.flush_events()
-        result = follower.process(frame, current)
+        result = follower.process(frame, current, keep_crops=unknowns is not None)
         where = frame.path or f"{label} frame {frame.index}"
         log_sightings(db, result, rule, where, session)
+        if unknowns is not None:
+            unknowns.offer(result, frame.path or label, photo=rule.is_photo(frame))
         yield result
 
 
 def finish_tracks(follower: FaceFollower, db: Database, rule: SightingRule, label: str,
-                  session: AttendanceSession | None = None) -> list[TrackSummary]:
+                  session: AttendanceSession | None = None, unknowns: UnknownMemory | None = None) -> list[TrackSummary]:
     """End the source's tracks, log their visits (and a session's departures), and return their
     summaries (for ``--tracks``)."""
     ended = follower.finish()
     log_visits(db, ended, rule, label)
     if session is not None:
         session.departures(ended)
+    if unknowns is not None:
+        unknowns.tracks_ended(ended)
     return ended

@@ -24,6 +24,7 @@ from .common import (
     logging_to_stderr,
 )
 from .attendance import add_attendance_parser, cmd_attendance
+from .unknowns import add_unknowns_parser, cmd_unknowns
 from .db import add_db_parser, cmd_db
 from .enroll import cmd_enroll, cmd_import
 from .evaluate import cmd_evaluate
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tracking", action="store_true", help="decide every frame's faces alone, without tracks")
     p.add_argument("--session", metavar="NAME", help='an attendance session, e.g. "Lecture 5": each person who '
                                                    "arrives is marked once (see 'faceapp attendance')")
+    p.add_argument("--remember-unknowns", action="store_true", help="keep the best face of each Unknown track (or "
+                   "photo), grouped into anonymous people (see 'faceapp unknowns')")
 
     p = add("import", "bulk-enroll a folder of per-person subfolders (resumable)")
     p.add_argument("dir", metavar="DIR")
@@ -193,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_attendance_parser(add("attendance", "attendance sessions ('identify --session'): list them, or export one"),
                           _add_global_options)
+
+    add_unknowns_parser(add("unknowns", "faces that stayed Unknown ('identify --remember-unknowns'): list, name, forget"),
+                        _add_global_options)
 
     add_db_parser(add, _add_global_options)
 
@@ -263,6 +269,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "min_margin": getattr(args, "margin", None),
         "threads": threads,
         "station": _station(getattr(args, "station", None)),
+        "remember_unknowns": getattr(args, "remember_unknowns", None) or None,
     }
     return {key: value for key, value in flags.items() if value is not None}
 
@@ -276,6 +283,7 @@ COMMANDS = {
     "db": cmd_db,
     "events": cmd_events,
     "attendance": cmd_attendance,
+    "unknowns": cmd_unknowns,
     "reencode": cmd_reencode,
     "evaluate": cmd_evaluate,
     "gui": cmd_gui,

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from ..app.attendance import AttendanceSession, session_name
+from ..app.unknowns import UnknownMemory
 from ..app.recognition import (
     NotVerifiableError,
     SightingRule,
@@ -100,17 +101,19 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         rule = SightingRule(ctx.config.sighting_interval_s)
         follower = face_follower(pipeline, ctx.config, tracking=not args.no_tracking)
         session = None if args.session is None else AttendanceSession(db, args.session, ctx.config.margin)
+        memory = (UnknownMemory(db, pipeline.model_id, ctx.config.require_threshold())
+                  if ctx.config.remember_unknowns else None)
         if photos:
-            return _identify_images(follower, db, gallery, rule, spec, args, session)
+            return _identify_images(follower, db, gallery, rule, spec, args, session, memory)
         shared = db.shared_gallery(pipeline.model_id, gallery)  # hears enrollments at other stations
         try:
-            return _identify_frames(follower, db, shared, rule, spec, args, session)
+            return _identify_frames(follower, db, shared, rule, spec, args, session, memory)
         finally:
             shared.close()
 
 
 def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace,
-                     session: AttendanceSession | None = None) -> int:
+                     session: AttendanceSession | None = None, memory: UnknownMemory | None = None) -> int:
     from ..images import load_image
     from ..types import Frame
 
@@ -130,7 +133,7 @@ def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argp
             else:
                 out(f"{path}: error: {exc}")
             continue
-        (result,) = identify_frames(follower, db, gallery, iter([frame]), str(path), rule, session)
+        (result,) = identify_frames(follower, db, gallery, iter([frame]), str(path), rule, session, memory)
         if args.json:
             json_line({"path": str(path), "faces": [explained_face_json(f) for f in result.faces]})
         else:
@@ -139,12 +142,12 @@ def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argp
 
 
 def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argparse.Namespace,
-                     session: AttendanceSession | None = None) -> int:
+                     session: AttendanceSession | None = None, memory: UnknownMemory | None = None) -> int:
     from ..camera import open_source
 
     with open_source(spec) as source:
         label = source.describe()
-        results = identify_frames(follower, db, gallery, iter(source), label, rule, session)
+        results = identify_frames(follower, db, gallery, iter(source), label, rule, session, memory)
         for count, result in enumerate(results, start=1):
             if args.json:
                 faces = [explained_face_json(f, video=True) for f in result.faces]
@@ -153,7 +156,7 @@ def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argp
                 _print_faces(f"frame {result.frame.index}", result.faces)
             if args.max_frames and count >= args.max_frames:
                 break
-        ended = finish_tracks(follower, db, rule, label, session)
+        ended = finish_tracks(follower, db, rule, label, session, memory)
     if args.tracks:
         for summary in sorted(ended, key=lambda t: t.track):
             _print_track(summary, args.json)

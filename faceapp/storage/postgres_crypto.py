@@ -80,7 +80,8 @@ def open_cipher(conn: psycopg.Connection, where: str, key: str | None) -> BlobCi
             if CHECK_KEY in meta:
                 return _checked(meta, key, where)
             plain = conn.execute("SELECT EXISTS (SELECT 1 FROM templates)"
-                                 " OR EXISTS (SELECT 1 FROM people WHERE has_thumbnail)").fetchone()[0]
+                                 " OR EXISTS (SELECT 1 FROM people WHERE has_thumbnail)"
+                                 " OR EXISTS (SELECT 1 FROM unknown_sightings)").fetchone()[0]
             if plain:
                 raise StoreError(f"{where}: a key was given, but this gallery already holds unencrypted face data; "
                                  "open it without a key (unset FACEAPP_DB_KEY), or start an encrypted gallery "

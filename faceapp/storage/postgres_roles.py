@@ -66,6 +66,17 @@ def _grant(conn: psycopg.Connection, admin: str, station: str) -> None:
     conn.execute(sql.SQL("GRANT SELECT, INSERT ON events TO {}").format(sql.Identifier(station)))
     sequence = conn.execute("SELECT pg_get_serial_sequence('events', 'id')").fetchone()[0]
     conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.SQL(sequence), sql.Identifier(station)))
+    # Unknown faces: a station remembers them (new groups and sightings, and reads the encodings
+    # to group them); only the administrator names or forgets them, or reads their crops.
+    conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON unknown_groups, unknown_sightings TO {}").format(
+        sql.Identifier(admin)))
+    conn.execute(sql.SQL("GRANT SELECT, INSERT ON unknown_groups TO {}").format(sql.Identifier(station)))
+    conn.execute(sql.SQL("GRANT INSERT ON unknown_sightings TO {}").format(sql.Identifier(station)))
+    conn.execute(sql.SQL("GRANT SELECT (id, group_id, at, source, model_id, dim, encoding) ON unknown_sightings TO {}")
+                 .format(sql.Identifier(station)))
+    for table in ("unknown_groups", "unknown_sightings"):
+        sequence = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
+        conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.SQL(sequence), sql.Identifier(station)))
 
 
 def create_roles(url: str, admin: str, station: str, passwords: Mapping[str, str] | None = None) -> list[str]:

@@ -14,12 +14,13 @@ from .postgres_events import PostgresEvents
 from .postgres_people import PostgresPeople
 from .postgres_templates import PostgresTemplates
 from .postgres_transfer import PostgresTransfer
+from .postgres_unknowns import PostgresUnknowns
 
 if TYPE_CHECKING:
     from .protocol import GalleryStore
 
 
-class PostgresStore(PostgresPeople, PostgresTemplates, PostgresEvents, PostgresCorrections, PostgresTransfer):
+class PostgresStore(PostgresPeople, PostgresTemplates, PostgresEvents, PostgresCorrections, PostgresTransfer, PostgresUnknowns):
     """An open faceapp gallery on a PostgreSQL server. Make one with ``PostgresStore.open(url)``
     (or :func:`faceapp.storage.open_store`); use ``with`` to close it.
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..match import Gallery
 from .records import PersonInfo, QueuedEvent, StoredCrop, StoredSource, TemplateInfo
+from .unknown_records import UnknownFace, UnknownGroupInfo
 
 # typing.Self needs Python 3.11; faceapp supports 3.10.
 _Store = TypeVar("_Store", bound="GalleryStore")
@@ -229,6 +230,39 @@ class GalleryStore(Protocol):
     def purge_events(self, older_than: datetime) -> int:
         """Erase every event logged before ``older_than`` (naive: UTC), as :meth:`delete`
         erases; returns how many went. The retention period's purge."""
+        ...
+
+    # -- remembered unknown faces (faceapp.app.unknowns decides which group a face joins) --
+
+    def remember_unknown(self, model_id: str, encoding: np.ndarray, *, crop: bytes | None = None,
+                         source: str | None = None, group_id: int | None = None, at: str | None = None) -> int:
+        """Keep one sighting of a face that stayed Unknown (a unit ``encoding`` of ``model_id``,
+        its crop, where it was seen, ``at`` an ISO-8601 time, now by default) in the group
+        ``group_id``, or in a new group when None; returns the group's id. StoreError for a
+        group that is not there. A station's role may do this."""
+        ...
+
+    def unknown_encodings(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(group ids (N,), float32 encodings (N, D)) of every kept sighting made by ``model_id``."""
+        ...
+
+    def unknown_groups(self) -> list[UnknownGroupInfo]:
+        """Every unknown group with a sighting, by id: how many, first and last seen, sources."""
+        ...
+
+    def unknown_faces(self, group_id: int) -> list[UnknownFace]:
+        """One group's kept sightings (encoding, crop, source), oldest first; StoreError when
+        there is no such group. Crops are face images: the administrator's role only."""
+        ...
+
+    def forget_unknown(self, group_id: int) -> int:
+        """Erase a group and its sightings as :meth:`delete` erases (no copy stays readable);
+        returns how many sightings went; StoreError when there is no such group."""
+        ...
+
+    def purge_unknowns(self, older_than: datetime) -> int:
+        """Erase the sightings made before ``older_than`` (naive: UTC) and the groups left with
+        none, as :meth:`delete` erases; returns how many sightings went. The retention purge."""
         ...
 
     # -- the database as a whole: its schema, and moving a gallery between stores ----------

@@ -88,7 +88,28 @@ def _m3_event_station(db: sqlite_utils.Database) -> None:
                        " BEGIN UPDATE gallery_changes SET n = n + 1; END")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops, _m3_event_station)
+def _m4_unknowns(db: sqlite_utils.Database) -> None:
+    # Faces that stayed Unknown, remembered when the setting is on (faceapp.app.unknowns): a
+    # group per anonymous person, and each sighting's encoding and crop, to name them later.
+    db.execute("CREATE TABLE unknown_groups (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE unknown_sightings (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES unknown_groups(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            source TEXT,
+            station TEXT,
+            model_id TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            encoding BLOB NOT NULL,
+            crop BLOB
+        )"""
+    )
+    db.execute("CREATE INDEX unknown_sightings_group ON unknown_sightings(group_id)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops, _m3_event_station,
+                                                                   _m4_unknowns)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,12 +15,13 @@ from .sqlite_events import SqliteEvents
 from .sqlite_people import SqlitePeople
 from .sqlite_templates import SqliteTemplates
 from .sqlite_transfer import SqliteTransfer
+from .sqlite_unknowns import SqliteUnknowns
 
 if TYPE_CHECKING:
     from .protocol import GalleryStore
 
 
-class SqliteStore(SqlitePeople, SqliteTemplates, SqliteEvents, SqliteCorrections, SqliteTransfer):
+class SqliteStore(SqlitePeople, SqliteTemplates, SqliteEvents, SqliteCorrections, SqliteTransfer, SqliteUnknowns):
     """An open faceapp SQLite database. Make one with ``SqliteStore.open(path)`` (or
     :func:`faceapp.storage.open_store`); use ``with`` to close it.
 

@@ -69,7 +69,8 @@ def test_a_new_gallery_lives_in_its_own_schema_with_float32_bytea_encodings(empt
     with raw(empty_url) as conn:
         tables = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN"
                               " ('pg_catalog', 'information_schema') ORDER BY tablename").fetchall()
-        assert tables == [("faceapp", t) for t in ("events", "meta", "people", "templates")]
+        assert tables == [("faceapp", t) for t in ("events", "meta", "people", "templates", "unknown_groups",
+                                                              "unknown_sightings")]
         rows = conn.execute("SELECT pg_typeof(encoding)::text, encoding, crop FROM templates ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["bytea", "bytea"]
     assert b"".join(r[1] for r in rows) == enc.astype("<f4").tobytes() and [r[2] for r in rows] == [b"crop", None]
@@ -309,3 +310,22 @@ def test_a_station_cannot_make_a_gallery_in_an_empty_database(empty_url: str, cl
             conn.execute("CREATE ROLE lonely_station LOGIN")
     with pytest.raises(StoreError, match="holds no faceapp gallery yet, and the role 'lonely_station' may not change it"):
         open_store(as_role(empty_url, "lonely_station"))
+
+
+def test_a_station_remembers_unknowns_and_only_the_administrator_reads_names_or_forgets_them(
+        url: str, roles: tuple[str, str]) -> None:
+    admin_role, station_role = roles
+    rows = encodings(2, seed=5)
+    with open_store(as_role(url, station_role), station="door") as station:
+        group = station.remember_unknown(MODEL, rows[0], crop=b"face", source="door camera")
+        assert station.remember_unknown(MODEL, rows[1], group_id=group) == group
+        assert [(g.id, g.sightings) for g in station.unknown_groups()] == [(group, 2)]
+        assert station.unknown_encodings(MODEL)[1].shape == (2, rows.shape[1])
+        for action, attempt in [("read unknown faces' crops", lambda: station.unknown_faces(group)),
+                                ("forget unknown faces", lambda: station.forget_unknown(group)),
+                                ("purge unknown faces", lambda: station.purge_unknowns(datetime(9999, 1, 1)))]:
+            with pytest.raises(StoreError, match=f"role '{station_role}' may not {action}"):
+                attempt()
+    with open_store(as_role(url, admin_role)) as admin:
+        assert [f.crop for f in admin.unknown_faces(group)] == [b"face", None]
+        assert admin.forget_unknown(group) == 2 and admin.unknown_groups() == []

@@ -207,3 +207,21 @@ def test_corrections_by_hand_reseal_the_thumbnails_they_move(url: str) -> None:
         store.merge_people("Ada L.", "Ada")
         assert store.thumbnail("Ada") == b"ada thumb"
         assert store.template_crop("Grace", wrong) == b"grace's face"
+
+
+def test_remembered_unknown_faces_are_sealed_on_the_server_and_read_back_with_the_key(url: str) -> None:
+    row = encodings(1, seed=4)[0]
+    (crop,) = face_images(1)
+    with open_store(url, key=KEY) as store:
+        group = store.remember_unknown(MODEL, row, crop=crop, source="door")
+        (face,) = store.unknown_faces(group)
+        assert face.crop == crop and face.encoding == row.astype("<f4").tobytes()
+        assert np.allclose(store.unknown_encodings(MODEL)[1][0], row, atol=1e-6)
+    with raw(url) as conn:
+        stored_encoding, stored_crop = conn.execute("SELECT encoding, crop FROM unknown_sightings").fetchone()
+    assert row.astype("<f4").tobytes()[16:48] not in bytes(stored_encoding)
+    assert crop[len(crop) // 2: len(crop) // 2 + 64] not in bytes(stored_crop)
+    with raw(url) as conn:  # a sealed blob moved to another sighting does not open there
+        conn.execute("UPDATE unknown_sightings SET id = id + 100")
+    with open_store(url, key=KEY) as store, pytest.raises(BlobAuthenticationError):
+        store.unknown_faces(group)

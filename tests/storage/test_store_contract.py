@@ -32,6 +32,7 @@ PROTOCOL_MEMBERS = {
     "reencode", "templates_of", "templates", "template_crop", "delete_template",
     "log_event", "events", "purge_events", "merge_people", "move_template",
     "schema_versions", "counts", "export_rows", "import_rows", "log_events",
+    "remember_unknown", "unknown_encodings", "unknown_groups", "unknown_faces", "forget_unknown", "purge_unknowns",
 }
 
 
@@ -671,3 +672,40 @@ def test_events_queued_while_offline_are_written_once_with_their_own_time(open_t
     with pytest.raises(ValueError):
         store.log_events([QueuedEvent("uid-4", "2030-01-02T03:04:07.000+00:00", "delete")])
     assert store.counts()["events"] == 4
+
+
+# -- remembered unknown faces -------------------------------------------------------------
+
+
+def test_unknown_sightings_group_list_give_back_their_faces_and_are_forgotten(store: GalleryStore) -> None:
+    rows = encodings(3, seed=7)
+    first = store.remember_unknown(MODEL, rows[0], crop=b"crop-0", source="door", at="2026-12-01T10:00:00.000+00:00")
+    assert store.remember_unknown(MODEL, rows[1], source="desk", group_id=first,
+                                  at="2026-12-01T10:32:00.000+00:00") == first
+    other = store.remember_unknown(MODEL, rows[2], crop=b"crop-2", source="door")
+    assert other != first
+    groups = {g.id: g for g in store.unknown_groups()}
+    assert (groups[first].sightings, groups[first].sources) == (2, ("door", "desk"))
+    assert groups[first].first_seen.startswith("2026-12-01T10:00") and groups[first].last_seen.startswith("2026-12-01T10:32")
+    ids, kept = store.unknown_encodings(MODEL)
+    assert sorted(ids.tolist()) == sorted([first, first, other]) and np.allclose(kept[ids == other][0], rows[2], atol=1e-6)
+    assert store.unknown_encodings("another-model")[0].size == 0
+    faces = store.unknown_faces(first)
+    assert [f.crop for f in faces] == [b"crop-0", None] and np.frombuffer(faces[0].encoding, "<f4").tolist() == \
+        rows[0].astype("<f4").tolist()
+    assert store.forget_unknown(first) == 2
+    assert [g.id for g in store.unknown_groups()] == [other]
+    for bad in (lambda: store.forget_unknown(first), lambda: store.unknown_faces(first),
+                lambda: store.remember_unknown(MODEL, rows[0], group_id=first)):
+        with pytest.raises(StoreError, match=f"no unknown {first}"):
+            bad()
+
+
+def test_the_unknowns_purge_erases_old_sightings_and_groups_left_empty(store: GalleryStore) -> None:
+    rows = encodings(3, seed=8)
+    old = store.remember_unknown(MODEL, rows[0], at="2026-10-01T00:00:00.000+00:00")
+    mixed = store.remember_unknown(MODEL, rows[1], at="2026-10-01T00:00:00.000+00:00")
+    store.remember_unknown(MODEL, rows[2], group_id=mixed, at="2026-11-20T00:00:00.000+00:00")
+    assert store.purge_unknowns(datetime(2026, 11, 1)) == 2
+    assert [(g.id, g.sightings) for g in store.unknown_groups()] == [(mixed, 1)]
+    assert old not in {int(i) for i in store.unknown_encodings(MODEL)[0]}

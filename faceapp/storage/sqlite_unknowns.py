@@ -1,0 +1,100 @@
+"""Remembered unknown faces in the SQLite store: anonymous groups and their sightings, each
+with the encoding and best crop of a face that stayed Unknown. Which group a sighting joins is
+the application's rule (faceapp.app.unknowns); the store only keeps, lists and erases them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+from ..errors import StoreError
+from .common import check_encodings, now
+from .sqlite_connection import SqliteConnection
+from .sqlite_events import utc_text
+from .unknown_records import UnknownFace, UnknownGroupInfo
+
+
+def _groups(rows: list) -> list[UnknownGroupInfo]:
+    found: dict[int, dict] = {}
+    for group_id, at, source in rows:
+        group = found.setdefault(int(group_id), {"n": 0, "first": at, "last": at, "sources": []})
+        group["n"] += 1
+        group["first"], group["last"] = min(group["first"], at), max(group["last"], at)
+        if source and source not in group["sources"]:
+            group["sources"].append(source)
+    return [UnknownGroupInfo(i, g["n"], g["first"], g["last"], tuple(g["sources"])) for i, g in sorted(found.items())]
+
+
+def no_such_group(group_id: int) -> StoreError:
+    return StoreError(f"there is no unknown {int(group_id)}; list them with 'faceapp unknowns list'")
+
+
+class SqliteUnknowns(SqliteConnection):
+    """The GalleryStore methods for remembered unknown faces, on a SQLite connection."""
+
+    def remember_unknown(self, model_id: str, encoding: np.ndarray, *, crop: bytes | None = None,
+                         source: str | None = None, group_id: int | None = None, at: str | None = None) -> int:
+        """Keep one sighting in group ``group_id`` (a new group when None); returns the group id."""
+        row = check_encodings(encoding)[0]
+        with self._write() as conn:
+            if group_id is None:
+                group_id = int(conn.execute("INSERT INTO unknown_groups (created_at) VALUES (?)", (now(),)).lastrowid)
+            elif conn.execute("SELECT 1 FROM unknown_groups WHERE id = ?", (int(group_id),)).fetchone() is None:
+                raise no_such_group(group_id)
+            conn.execute("INSERT INTO unknown_sightings (group_id, at, source, station, model_id, dim, encoding, crop)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (int(group_id), at or now(), source, self.station, model_id, int(row.shape[0]),
+                          row.tobytes(), crop))
+        return int(group_id)
+
+    def unknown_encodings(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(group ids (N,), encodings (N, D)) of every sighting made by ``model_id``."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT group_id, dim, encoding FROM unknown_sightings WHERE model_id = ?"
+                                " ORDER BY id", (model_id,)).fetchall()
+        return _encodings(rows)
+
+    def unknown_groups(self) -> list[UnknownGroupInfo]:
+        """Every unknown group, by id, with its sightings' count, times and sources."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT group_id, at, source FROM unknown_sightings ORDER BY id").fetchall()
+        return _groups(rows)
+
+    def unknown_faces(self, group_id: int) -> list[UnknownFace]:
+        """The kept sightings of one group, oldest first; StoreError when there is no such group."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, model_id, encoding, crop, source FROM unknown_sightings"
+                                " WHERE group_id = ? ORDER BY id", (int(group_id),)).fetchall()
+        if not rows:
+            raise no_such_group(group_id)
+        return [UnknownFace(int(r[0]), str(r[1]), bytes(r[2]), None if r[3] is None else bytes(r[3]), r[4]) for r in rows]
+
+    def forget_unknown(self, group_id: int) -> int:
+        """Erase one group and all its sightings, leaving no bytes of them; returns how many went."""
+        with self._write() as conn:
+            gone = int(conn.execute("DELETE FROM unknown_sightings WHERE group_id = ?", (int(group_id),)).rowcount)
+            if not conn.execute("DELETE FROM unknown_groups WHERE id = ?", (int(group_id),)).rowcount:
+                raise no_such_group(group_id)
+        self._erase_traces()
+        return gone
+
+    def purge_unknowns(self, older_than: datetime) -> int:
+        """Erase the sightings made before ``older_than`` (naive: UTC), and groups left empty;
+        returns how many sightings went."""
+        with self._write() as conn:
+            gone = int(conn.execute("DELETE FROM unknown_sightings WHERE at < ?", (utc_text(older_than),)).rowcount)
+            conn.execute("DELETE FROM unknown_groups WHERE id NOT IN (SELECT group_id FROM unknown_sightings)")
+        if gone:
+            self._erase_traces()
+        return gone
+
+
+def _encodings(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    """Group ids and encodings of stored rows (group_id, dim, encoding bytes), one dimension."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    dim = int(rows[0][1])
+    rows = [r for r in rows if int(r[1]) == dim and r[2] is not None and len(r[2]) == dim * 4]
+    ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
+    return ids, np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4").reshape(len(rows), dim).astype(np.float32)

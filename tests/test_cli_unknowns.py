@@ -1,0 +1,87 @@
+"""``faceapp identify --remember-unknowns`` and ``faceapp unknowns list | name | forget``, end to
+end: real in-repo faces, the shipped detector and encoder, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from faceapp.cli import main
+
+from conftest import RepoFaces
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("FACEAPP_DETECTOR_MODEL", "FACEAPP_MODEL", "FACEAPP_DB_KEY", "FACEAPP_RETENTION_DAYS", "FACEAPP_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
+
+
+@pytest.fixture
+def cli(tmp_path: Path, shipped_model_card: Path, capsys: pytest.CaptureFixture):
+    def run(*args: object) -> Result:
+        code = main(["--db", str(tmp_path / "faceapp.db"), "--model", str(shipped_model_card),
+                     *(str(a) for a in args)])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def test_unknown_faces_are_remembered_only_when_asked_then_named_and_recognised(cli, repo_faces: RepoFaces) -> None:
+    # A gallery with nobody in it: enroll E, then delete them again.
+    assert cli("enroll", "Person E", repo_faces.hungry[0]).code == 0
+    assert cli("people", "delete", "Person E", "--yes").code == 0
+    assert cli("identify", repo_faces.hungry[1]).code == 0  # the setting is off unless chosen
+    assert cli("unknowns", "list").out.strip() == "no unknowns remembered"
+    for photo in (repo_faces.hungry[1], repo_faces.want[0], repo_faces.want[1]):
+        assert cli("identify", photo, "--remember-unknowns").code == 0
+    (group,) = json.loads(cli("unknowns", "list", "--json").out)
+    assert group["sightings"] == 3 and group["sources"] == [str(repo_faces.hungry[1]), str(repo_faces.want[0]),
+                                                            str(repo_faces.want[1])]
+    assert group["first_seen"] <= group["last_seen"]
+    listed = cli("unknowns", "list").out
+    assert listed.startswith(f"Unknown {group['id']}: seen 3 times")
+    named = cli("unknowns", "name", group["id"], "Person E")
+    assert named.code == 0 and "enrolled as a new person Person E: 3 faces" in named.out
+    answer = json.loads(cli("identify", repo_faces.want[2], "--json").out)
+    assert answer["faces"][0]["name"] == "Person E"
+    assert json.loads(cli("unknowns", "list", "--json").out) == []
+
+
+def test_forget_erases_a_group_and_a_bad_id_is_one_line_and_exit_2(cli, repo_faces: RepoFaces) -> None:
+    assert cli("enroll", "Person E", repo_faces.hungry[0]).code == 0
+    assert cli("people", "delete", "Person E", "--yes").code == 0
+    assert cli("identify", repo_faces.want[0], "--remember-unknowns").code == 0
+    (group,) = json.loads(cli("unknowns", "list", "--json").out)
+    forgot = cli("unknowns", "forget", group["id"])
+    assert forgot.code == 0 and forgot.out.strip() == f"forgot unknown {group['id']}: 1 face erased"
+    for args in (("forget", group["id"]), ("name", group["id"], "Someone")):
+        bad = cli("unknowns", *args)
+        assert bad.code == 2 and bad.err.strip() == (f"faceapp: error: there is no unknown {group['id']}; "
+                                                     "list them with 'faceapp unknowns list'")
+    assert cli("unknowns").code == 2
+
+
+def test_a_video_remembers_one_face_per_unknown_track_and_a_second_visit_joins_its_group(
+        cli, repo_faces: RepoFaces, tmp_path: Path) -> None:
+    from conftest import moving_face_video
+
+    video = moving_face_video(tmp_path / "walk.avi", repo_faces.hungry[0], frames=12)
+    assert cli("enroll", "Person E", repo_faces.hungry[0]).code == 0
+    assert cli("people", "delete", "Person E", "--yes").code == 0
+    for visit in (1, 2):
+        assert cli("identify", video, "--remember-unknowns").code == 0
+        (group,) = json.loads(cli("unknowns", "list", "--json").out)
+        assert group["sightings"] == visit and group["sources"] == ["video walk.avi"]
