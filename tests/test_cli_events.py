@@ -110,3 +110,23 @@ def test_merge_says_its_direction_first_and_move_template_fixes_a_wrong_name(
         f"moved template {template} from Wrong Name to Person E", "merged E at the door into Person E"]
     identified = json.loads(cli("identify", repo_faces.want[0], "--json").out)
     assert identified["faces"][0]["name"] == "Person E"
+
+
+def test_not_this_person_corrects_one_sighting_and_logs_it(cli, repo_faces: RepoFaces) -> None:
+    assert cli("enroll", "Person E", *repo_faces.hungry[:2]).code == 0
+    assert json.loads(cli("identify", repo_faces.want[0], "--json").out)["faces"][0]["name"] == "Person E"
+    sighting = json.loads(cli("events", "list", "--json", "--kind", "identify").out)[0]
+    assert sighting["name"] == "Person E"
+    refused = cli("events", "not-this-person", sighting["id"])  # no terminal, no --yes: asks nothing
+    one_line_error(refused, "--yes")
+    assert json.loads(cli("events", "list", "--json", "--kind", "identify").out)[0]["name"] == "Person E"
+    corrected = cli("events", "not-this-person", sighting["id"], "--yes")
+    assert corrected.code == 0, corrected
+    assert corrected.out.splitlines()[-1] == f"corrected event {sighting['id']}: not Person E"
+    after = json.loads(cli("events", "list", "--json", "--kind", "identify").out)[0]
+    assert (after["id"], after["name"], after["person_id"], after["decision"]) == \
+        (sighting["id"], None, None, "corrected: not Person E")
+    correction = json.loads(cli("events", "list", "--json", "--kind", "correct").out)[0]
+    assert correction["decision"] == f"event {sighting['id']} was not Person E"
+    one_line_error(cli("events", "not-this-person", sighting["id"], "--yes"), "not a sighting that named someone")
+    one_line_error(cli("events", "not-this-person", 9999, "--yes"), "no event 9999")

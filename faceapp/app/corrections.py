@@ -1,5 +1,5 @@
-"""Corrections by hand, for both front ends: merging two entries of one person, and moving a
-template that was someone else's face to them. Each is planned first (names resolved, refusals
+"""Corrections by hand, for both front ends: merging two entries of one person, moving a
+template that was someone else's face to them, and saying a sighting was not the person it named. Each is planned first (names resolved, refusals
 found) so a front end can say exactly what will change before anything does; the store then
 makes it in one transaction and logs it as a 'correct' event."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import FaceAppError
+from ..errors import FaceAppError, StoreError
 from .database import Database
 
 
@@ -70,3 +70,14 @@ def plan_move(db: Database, owner: str, template_id: int, other: str) -> MovePla
 def move_template(db: Database, plan: MovePlan) -> int:
     """Make the move; returns how many templates the owner has left."""
     return db.store.move_template(plan.owner, plan.template_id, plan.other)
+
+
+def not_this_person(db: Database, event_id: int) -> str:
+    """Correct one sighting (an identify event) that named the wrong person: it names nobody
+    from then on, and a 'correct' event records the correction. Returns the name it had.
+    CorrectionError for an event that is not there or did not name anyone. No template or
+    remembered face is tied to a sighting today, so the gallery itself does not change."""
+    try:
+        return db.store.not_this_person(int(event_id))
+    except StoreError as exc:
+        raise CorrectionError(str(exc)) from None

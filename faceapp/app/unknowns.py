@@ -42,6 +42,12 @@ def list_unknowns(db: Database) -> list[UnknownGroupInfo]:
     return db.store.unknown_groups()
 
 
+def unknown_crops(db: Database, group_id: int) -> list[bytes]:
+    """The kept face crops (lossless WebP) of unknown ``group_id``, oldest first, for a front end
+    to show; StoreError when there is no such group. The administrator's role only."""
+    return [f.crop for f in db.store.unknown_faces(group_id) if f.crop is not None]
+
+
 def nearest_group(db: Database, model_id: str, encoding: np.ndarray, threshold: float) -> int | None:
     """The group whose mean encoding is nearest to ``encoding`` when within ``threshold``, else None."""
     groups, encodings = db.store.unknown_encodings(model_id)

@@ -1,5 +1,5 @@
-"""``faceapp events list`` and ``faceapp events export --csv FILE`` (``events purge`` is in
-:mod:`.privacy`). The filters and the CSV are the application layer's (faceapp.app.events)."""
+"""``faceapp events list``, ``faceapp events export --csv FILE`` and ``faceapp events
+not-this-person EVENT_ID`` (``events purge`` is in :mod:`.privacy`). The filters and the CSV are the application layer's (faceapp.app.events)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import argparse
 import json
 from pathlib import Path
 
+from ..app.corrections import not_this_person
 from ..app.events import check_kind, export_events, list_events, parse_since
 from . import privacy
-from .common import EXIT_OK, CLIError, Context, out
+from .common import EXIT_OK, EXIT_REJECTED, CLIError, Context, out
+from .manage import _confirmed
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -32,14 +34,22 @@ def add_events_parser(sub: argparse.ArgumentParser, add_global_options) -> None:
     add_global_options(q)
     _add_filters(q)
     q.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to write (never over an existing one)")
+    q = actions.add_parser("not-this-person", help="correct a sighting that named the wrong person",
+                           description="correct a sighting (an identify event) that named the wrong person: "
+                                       "it names nobody from then on, and the correction is logged")
+    add_global_options(q)
+    q.add_argument("event_id", type=int, metavar="EVENT_ID", help="as listed by 'events list --json'")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
 
 def cmd_events(ctx: Context, args: argparse.Namespace) -> int:
     action = getattr(args, "events_command", None)
     if action is None:
-        raise CLIError("events needs an action: list, export or purge")
+        raise CLIError("events needs an action: list, export, not-this-person or purge")
     if action == "purge":
         return privacy.cmd_events(ctx, args)
+    if action == "not-this-person":
+        return _not_this_person(ctx, args)
     since = None if args.since is None else parse_since(args.since)  # a bad filter says so before opening
     check_kind(args.kind)
     if not ctx.database_exists():
@@ -57,6 +67,19 @@ def cmd_events(ctx: Context, args: argparse.Namespace) -> int:
         out("no events match")
     else:
         _print_table(events)
+    return EXIT_OK
+
+
+def _not_this_person(ctx: Context, args: argparse.Namespace) -> int:
+    if not ctx.database_exists():
+        raise CLIError(f"there is no event {args.event_id}: there is no database yet")
+    out(f"event {args.event_id}: the sighting is corrected as not the person it named")
+    if not _confirmed(args, "Correct it? [y/N] ", f"not correcting event {args.event_id}"):
+        out(f"event {args.event_id} was not corrected")
+        return EXIT_REJECTED
+    with ctx.open_database() as db:
+        name = not_this_person(db, args.event_id)
+    out(f"corrected event {args.event_id}: not {name}")
     return EXIT_OK
 
 

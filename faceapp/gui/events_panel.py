@@ -1,12 +1,13 @@
 """The events log: the newest events from the database, filtered by person, day and kind (the
-application layer's :mod:`faceapp.app.events`), and exported as CSV with the same filters."""
+application layer's :mod:`faceapp.app.events`), exported as CSV with the same filters, and a
+sighting that named the wrong person corrected ("Not this person", :mod:`faceapp.app.corrections`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..app.corrections import not_this_person
 from ..app.events import EVENT_KINDS, export_events, list_events  # the kinds the log records, as the app layer checks them
 from ..errors import FaceAppError
 from .common import fmt_distance, status_icon
@@ -66,6 +69,9 @@ class EventsPanel(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Every event the filters select, oldest first, into a new CSV file")
         self.export_button.clicked.connect(self._ask_export)
+        self.not_this_button = QPushButton("Not this person…")
+        self.not_this_button.setToolTip("The selected sighting named the wrong person: it names nobody from then on")
+        self.not_this_button.clicked.connect(lambda: self.correct_selected())
         for signal in (self.person_box.currentIndexChanged, self.kind_box.currentIndexChanged,
                        self.since_check.toggled, self.since_edit.dateChanged):
             signal.connect(lambda *_: self.refresh())
@@ -73,12 +79,14 @@ class EventsPanel(QWidget):
         for widget in (self.person_box, self.kind_box, self.since_check, self.since_edit):
             filters.addWidget(widget)
         filters.addStretch(1)
+        filters.addWidget(self.not_this_button)
         filters.addWidget(self.export_button)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
@@ -138,7 +146,47 @@ class EventsPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if col == 3 and kind in ("ok", "bad"):
                     item.setIcon(status_icon(kind))
+                item.setData(Qt.ItemDataRole.UserRole, event)
                 self.table.setItem(row, col, item)
+        self._update_buttons()
+
+    def selected_event(self) -> dict | None:
+        """The event of the selected row, as the application layer listed it, or None."""
+        rows = {index.row() for index in self.table.selectedIndexes()}
+        if len(rows) != 1:
+            return None
+        item = self.table.item(rows.pop(), 0)
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def select_row(self, row: int) -> None:
+        """Select one row as a user's click would."""
+        self.table.selectRow(row)
+
+    def _update_buttons(self) -> None:
+        event = self.selected_event()
+        # Only a sighting that named someone can be "not this person".
+        self.not_this_button.setEnabled(bool(event and event.get("kind") == "identify" and event.get("name")))
+
+    def correct_selected(self) -> bool:
+        """Say the selected sighting was not the person it named, after asking; the
+        correction is one transaction and is itself logged."""
+        event = self.selected_event()
+        if not event or self.state.db is None or not self.not_this_button.isEnabled():
+            return False
+        answer = QMessageBox.question(
+            self, "Not this person",
+            f"The sighting at {local_time(event.get('at', ''))} was not {event['name']}?\n\n"
+            "It will name nobody, and the correction is logged.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            not_this_person(self.state.db, event["id"])
+        except FaceAppError as exc:
+            self.state.action_failed.emit(f"Cannot correct that sighting: {exc}")
+            return False
+        self.state.events_changed.emit()
+        return True
 
     def rows(self) -> list[tuple[str, ...]]:
         """The table's text, row by row (for tests and copying)."""

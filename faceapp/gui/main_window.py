@@ -49,6 +49,7 @@ from .settings_dialog import SettingsDialog
 from .sources import SourceMenu
 from .state import AppState
 from .tasks import TaskGroup
+from .unknowns_panel import UnknownsPanel
 from .verify_panel import VerifyPanel
 from .video_view import FaceLabel, VideoView
 from .worker import OpenSource, PipelineInfo, VideoWorker, source_label
@@ -171,6 +172,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.people_panel, "People")
         self.tabs.addTab(self.events_panel, "Events")
         self.tabs.addTab(self.attendance_panel, "Attendance")
+        self.unknowns_panel = UnknownsPanel(self.state)
+        self.tabs.addTab(self.unknowns_panel, "Who is this?")
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.mode_stack)
         side.addWidget(self.tabs)

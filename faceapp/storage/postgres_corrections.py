@@ -9,6 +9,7 @@ from ..errors import StoreError
 from .postgres_connection import PostgresConnection
 from .postgres_events import insert_event
 from .postgres_people import person_row
+from .sqlite_corrections import named_sighting
 
 
 class PostgresCorrections(PostgresConnection):
@@ -51,3 +52,18 @@ class PostgresCorrections(PostgresConnection):
                          decision=f"moved template {int(template_id)} from {stored} to {other_name}",
                          distance=None, source=None, station=self.station)
             return int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = %s", (person_id,)).fetchone()[0])
+
+    def not_this_person(self, event_id: int) -> str:
+        """Rewrite the named identify event ``event_id`` as naming nobody and log the
+        correction, as the SQLite store does; returns the name it had. No template or
+        remembered face is tied to a sighting today, so nothing else changes."""
+        with self._write("correct events") as conn:
+            row = conn.execute("SELECT kind, person_id, name, source FROM events WHERE id = %s FOR UPDATE",
+                               (int(event_id),)).fetchone()
+            name = named_sighting(event_id, row)
+            conn.execute("UPDATE events SET person_id = NULL, name = NULL, decision = %s WHERE id = %s",
+                         (f"corrected: not {name}", int(event_id)))
+            insert_event(conn, "correct", person_id=row[1], name=name,
+                         decision=f"event {int(event_id)} was not {name}", distance=None, source=row[3],
+                         station=self.station)
+        return name

@@ -192,6 +192,14 @@ class GalleryStore(Protocol):
         leaves it. StoreError when the template is not ``name``'s or both are one person."""
         ...
 
+    def not_this_person(self, event_id: int) -> str:
+        """Correct one sighting: the identify event ``event_id`` named someone it was not, so it
+        is rewritten as naming nobody (person and name cleared, decision "corrected: not NAME"),
+        and a 'correct' event says who was corrected where, in one transaction. Returns the
+        name it had. No template or remembered face is tied to a sighting today, so nothing
+        else changes. StoreError when there is no such event or it is not a named identify."""
+        ...
+
     # -- events ---------------------------------------------------------------------------
 
     def log_event(

@@ -58,3 +58,29 @@ class SqliteCorrections(SqliteConnection):
             left = int(conn.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0])
         self._erase_traces()
         return left
+
+    def not_this_person(self, event_id: int) -> str:
+        """Rewrite the named identify event ``event_id`` as naming nobody and log the
+        correction; returns the name it had. No template or remembered face is tied to a
+        sighting today, so nothing else changes."""
+        with self._write() as conn:
+            row = conn.execute("SELECT kind, person_id, name, source FROM events WHERE id = ?", (int(event_id),)).fetchone()
+            name = named_sighting(event_id, row)
+            conn.execute("UPDATE events SET person_id = NULL, name = NULL, decision = ? WHERE id = ?",
+                         (f"corrected: not {name}", int(event_id)))
+            insert_event(conn, "correct", person_id=row[1], name=name,
+                         decision=f"event {int(event_id)} was not {name}", distance=None, source=row[3],
+                         station=self.station)
+        self._erase_traces()  # the old name, out of the WAL too
+        return name
+
+
+def named_sighting(event_id: int, row: tuple | None) -> str:
+    """The name a sighting's (kind, person_id, name, ...) row gave, or StoreError saying why
+    it cannot be corrected as "not this person"."""
+    if row is None:
+        raise StoreError(f"there is no event {event_id}; list them with 'faceapp events list'")
+    kind, person_id, name = row[0], row[1], row[2]
+    if kind != "identify" or (person_id is None and not name):
+        raise StoreError(f"event {event_id} is not a sighting that named someone; only those can be corrected")
+    return name or f"person {person_id}"

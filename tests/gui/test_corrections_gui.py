@@ -72,3 +72,32 @@ def test_move_to_gives_a_template_to_another_person_and_logs_it(
     texts = {panel.list.item(i).data(0x0100): panel.list.item(i).text() for i in range(panel.list.count())}
     assert texts["Ann"].startswith("Ann\n1 template") and texts["Ann B"].startswith("Ann B\n2 templates")
     assert [e["kind"] for e in window.state.events(50)].count("correct") == 1
+
+
+def test_not_this_person_corrects_the_selected_sighting_after_asking(
+    make_window, gui_pipeline, gui_settings, videos, people, monkeypatch
+) -> None:
+    _enroll_two(gui_pipeline, gui_settings.db_path, videos[people[0]])
+    with open_store(gui_settings.db_path) as store:
+        sighting = store.log_event("identify", person_id=store.person("Ann").id, decision="recognised", distance=0.4)
+    window = make_window(None)
+    panel = window.events_panel
+    assert not panel.not_this_button.isEnabled()  # nothing selected
+    kinds = [row[1] for row in panel.rows()]
+    panel.select_row(kinds.index("enroll"))
+    assert not panel.not_this_button.isEnabled(), "only a sighting that named someone"
+    panel.select_row(kinds.index("identify"))
+    assert panel.not_this_button.isEnabled() and panel.selected_event()["id"] == sighting
+    asked = []
+    answer = QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: asked.append(a) or answer))
+    assert not panel.correct_selected()
+    assert "was not Ann?" in asked[0][2]
+    assert [e for e in window.state.events(50) if e["id"] == sighting][0]["name"] == "Ann", "said No: unchanged"
+
+    answer = QMessageBox.StandardButton.Yes
+    assert panel.correct_selected()
+    corrected = [e for e in window.state.events(50) if e["id"] == sighting][0]
+    assert (corrected["name"], corrected["person_id"], corrected["decision"]) == (None, None, "corrected: not Ann")
+    assert panel.rows()[0][1:4] == ("correct", "Ann", f"event {sighting} was not Ann")  # the list refreshed
+    assert window.state.db.person("Ann").templates == 2

@@ -30,7 +30,7 @@ PROTOCOL_MEMBERS = {
     "enroll", "people", "person", "has_person", "thumbnail", "rename", "delete",
     "gallery", "stale_templates", "stale_people", "stale_crops", "stale_sources", "stale_without_crop",
     "reencode", "templates_of", "templates", "template_crop", "delete_template",
-    "log_event", "events", "purge_events", "merge_people", "move_template",
+    "log_event", "events", "purge_events", "merge_people", "move_template", "not_this_person",
     "schema_versions", "counts", "export_rows", "import_rows", "log_events",
     "remember_unknown", "unknown_encodings", "unknown_groups", "unknown_faces", "forget_unknown", "purge_unknowns",
 }
@@ -580,6 +580,28 @@ def test_move_template_gives_one_face_to_another_person_and_logs_it(store: Galle
         store.move_template("Bob", wrong, "bob")
     assert backend.snapshot() == before
     assert store.person("Alice").id == alice
+
+
+def test_not_this_person_clears_one_sighting_and_logs_who_was_corrected(store: GalleryStore, backend: Backend) -> None:
+    ada = store.enroll("Ada", encodings(1), MODEL)
+    wrong = store.log_event("identify", person_id=ada, decision="recognised", distance=0.3, source="door.mp4")
+    right = store.log_event("identify", person_id=ada, decision="recognised", distance=0.2)
+    assert store.not_this_person(wrong) == "Ada"
+    by_id = {e["id"]: e for e in store.events()}
+    assert (by_id[wrong]["person_id"], by_id[wrong]["name"], by_id[wrong]["decision"]) == (None, None, "corrected: not Ada")
+    assert (by_id[right]["person_id"], by_id[right]["name"]) == (ada, "Ada"), "the other sighting stays hers"
+    event = store.events(limit=1)[0]
+    assert (event["kind"], event["person_id"], event["name"], event["source"]) == ("correct", ada, "Ada", "door.mp4")
+    assert event["decision"] == f"event {wrong} was not Ada"
+    assert store.person("Ada").templates == 1, "her templates are untouched"
+    before = backend.snapshot()
+    with pytest.raises(StoreError, match="not a sighting that named someone"):
+        store.not_this_person(wrong)  # corrected already: it names nobody
+    with pytest.raises(StoreError, match="not a sighting that named someone"):
+        store.not_this_person(event["id"])  # the correction itself
+    with pytest.raises(StoreError, match="there is no event"):
+        store.not_this_person(10_000)
+    assert backend.snapshot() == before
 
 
 def test_every_event_records_the_station_that_logged_it(open_test_store: Callable[..., GalleryStore]) -> None:
