@@ -12,14 +12,12 @@ PostgreSQL alike, without a schema change to either.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from ..errors import FaceAppError
-from ..storage.records import QueuedEvent
 from ..types import FaceResult, Frame
 from .database import Database
 from .events import ALL_EVENTS
@@ -83,9 +81,8 @@ class AttendanceSession:
     def _mark(self, at: str, person_id: int, name: str, decision: str, distance: float | None) -> None:
         # Logged as the log's other events are (kept while a shared gallery's server is away),
         # with the time it happened rather than the time it is written.
-        self.db.outbox.pending.append(QueuedEvent(uuid.uuid4().hex, at, "attend", person_id=person_id, name=name,
-                                                  decision=decision, distance=distance, source=self.name))
-        self.db.flush_events()
+        self.db.log_event("attend", at=at, person_id=person_id, name=name, decision=decision, distance=distance,
+                          source=self.name)
 
     def arrivals(self, frame: Frame, faces: Sequence[FaceResult]) -> int:
         """Mark the named faces among ``faces`` (those the sighting rule logged: arrivals);

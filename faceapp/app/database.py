@@ -141,12 +141,13 @@ class Database:
         """Whether the last write found a shared gallery's server out of reach."""
         return self.outbox.offline
 
-    def log_event(self, kind: str, **fields: Any) -> bool:
-        """Log an event; True when it is in the database now, False when the server is out of
-        reach and it is kept, to be written (once) with the next event after it is back."""
+    def log_event(self, kind: str, *, at: str | None = None, **fields: Any) -> bool:
+        """Log an event that happened ``at`` (ISO-8601 UTC; default now); True when it is in the
+        database now, False when the server is out of reach and it is kept, to be written (once)
+        with the next event after it is back."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
-        if not self.outbox.log(self.store, kind, fields):
+        if not self.outbox.log(self.store, kind, fields, at):
             return False
         if self.retention_days:
             from .privacy import purge_if_due
@@ -157,6 +158,13 @@ class Database:
     def flush_events(self) -> bool:
         """Write the events kept while offline, if the server is back; True when none wait."""
         return self.outbox.flush(self.store)
+
+    def catch_up(self, shared: SharedGallery) -> bool:
+        """The one rule for a station whose shared gallery's server went away: once the gallery
+        answers again, write the events kept meanwhile. True while the station is offline."""
+        if self.outbox.pending and not shared.offline:
+            self.flush_events()
+        return shared.offline or self.offline
 
     def shared_gallery(self, model_id: str, gallery: Gallery | None = None) -> SharedGallery:
         """``model_id``'s gallery (``gallery`` if it was just read), held in memory and reloaded

@@ -267,8 +267,8 @@ def identify_frames(follower: FaceFollower, db: Database, gallery: Gallery | Sha
     are remembered (faceapp.app.unknowns)."""
     for frame in frames:
         current = gallery.current() if isinstance(gallery, SharedGallery) else gallery
-        if db.outbox.pending and isinstance(gallery, SharedGallery) and not gallery.offline:
-            db.flush_events()
+        if isinstance(gallery, SharedGallery):
+            db.catch_up(gallery)
         result = follower.process(frame, current, keep_crops=unknowns is not None)
         where = frame.path or f"{label} frame {frame.index}"
         log_sightings(db, result, rule, where, session)

@@ -30,10 +30,11 @@ class EventOutbox:
         self.pending: list[QueuedEvent] = []
         self.offline = False
 
-    def log(self, store: GalleryStore, kind: str, fields: Mapping[str, Any]) -> bool:
-        """Log one event; True when it reached the database now, False when it waits for the
-        gallery to come back (it is then written, after the ones before it, by the next call)."""
-        self.pending.append(QueuedEvent(uuid.uuid4().hex, now(), kind, **fields))
+    def log(self, store: GalleryStore, kind: str, fields: Mapping[str, Any], at: str | None = None) -> bool:
+        """Log one event, at ``at`` (ISO-8601 UTC; default now); True when it reached the database
+        now, False when it waits for the gallery to come back (it is then written, after the ones
+        before it, by the next call)."""
+        self.pending.append(QueuedEvent(uuid.uuid4().hex, at or now(), kind, **fields))
         return self.flush(store)
 
     def flush(self, store: GalleryStore) -> bool:

@@ -138,9 +138,7 @@ class AppState(QObject):
             return
         before = self.shared.reloads
         gallery = self.shared.current()
-        offline = self.shared.offline or self.db.offline
-        if not offline and self.db.outbox.pending:
-            offline = not self.db.flush_events()
+        offline = self.db.catch_up(self.shared)
         if offline != self.offline:
             self.offline = offline
             self.error.emit("Gallery offline: matching goes on with the people known until now; events are kept "
