@@ -335,3 +335,35 @@ def moving_face_video(path: Path, photo: Path, frames: int = 20, step: int = 12,
             canvas[y : y + h, x : x + w] = 90
         images.append(canvas)
     return write_video(path, images, fps=10, size=size)
+
+
+# --- the CLI on a database of its own (tests/test_cli_events.py, tests/test_cli_unknowns.py) ---
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def isolated_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting from the user's environment, and a default database that is never the real one."""
+    for name in ("FACEAPP_DETECTOR_MODEL", "FACEAPP_MODEL", "FACEAPP_DB_KEY", "FACEAPP_RETENTION_DAYS", "FACEAPP_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
+
+
+@pytest.fixture
+def tmp_cli(isolated_cli_env: None, tmp_path: Path, shipped_model_card: Path, capsys: pytest.CaptureFixture):
+    """``run(*args)``: faceapp's main() on ``tmp_path/faceapp.db`` with the shipped model."""
+    from faceapp.cli import main
+
+    def run(*args: object) -> CliResult:
+        code = main(["--db", str(tmp_path / "faceapp.db"), "--model", str(shipped_model_card),
+                     *(str(a) for a in args)])
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

@@ -5,42 +5,21 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from faceapp.cli import main
 
-from conftest import RepoFaces
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("FACEAPP_DETECTOR_MODEL", "FACEAPP_MODEL", "FACEAPP_DB_KEY", "FACEAPP_RETENTION_DAYS", "FACEAPP_DB"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
+from conftest import CliResult, RepoFaces
 
 
 @pytest.fixture
-def cli(tmp_path: Path, shipped_model_card: Path, capsys: pytest.CaptureFixture):
-    def run(*args: object) -> Result:
-        code = main(["--db", str(tmp_path / "faceapp.db"), "--model", str(shipped_model_card),
-                     *(str(a) for a in args)])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+def cli(tmp_cli):
+    """faceapp's main() on a database of this test's own (tests/conftest.py: tmp_cli)."""
+    return tmp_cli
 
 
-def one_line_error(result: Result, *words: str) -> None:
+def one_line_error(result: CliResult, *words: str) -> None:
     assert result.code == 2, result
     lines = result.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("faceapp: error: "), result.err

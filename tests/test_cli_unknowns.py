@@ -4,39 +4,18 @@ end: real in-repo faces, the shipped detector and encoder, a real SQLite file.""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from faceapp.cli import main
 
 from conftest import RepoFaces
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("FACEAPP_DETECTOR_MODEL", "FACEAPP_MODEL", "FACEAPP_DB_KEY", "FACEAPP_RETENTION_DAYS", "FACEAPP_DB"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FACEAPP_DB", str(tmp_path / "default-never-used.db"))
-
-
 @pytest.fixture
-def cli(tmp_path: Path, shipped_model_card: Path, capsys: pytest.CaptureFixture):
-    def run(*args: object) -> Result:
-        code = main(["--db", str(tmp_path / "faceapp.db"), "--model", str(shipped_model_card),
-                     *(str(a) for a in args)])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+def cli(tmp_cli):
+    """faceapp's main() on a database of this test's own (tests/conftest.py: tmp_cli)."""
+    return tmp_cli
 
 
 def test_unknown_faces_are_remembered_only_when_asked_then_named_and_recognised(cli, repo_faces: RepoFaces) -> None:

@@ -81,3 +81,14 @@ def usable_rows(encodings: np.ndarray, model_id: str, where: object,
                     "'faceapp people remove-template NAME ID' removes one",
                     where, int((~usable).sum()), model_id, ", ".join(owners(~usable)))
     return usable
+
+
+def named_sighting(event_id: int, row: tuple | None) -> str:
+    """The name a sighting's (kind, person_id, name, ...) row gave, or StoreError saying why
+    it cannot be corrected as "not this person"."""
+    if row is None:
+        raise StoreError(f"there is no event {event_id}; list them with 'faceapp events list'")
+    kind, person_id, name = row[0], row[1], row[2]
+    if kind != "identify" or (person_id is None and not name):
+        raise StoreError(f"event {event_id} is not a sighting that named someone; only those can be corrected")
+    return name or f"person {person_id}"

@@ -9,7 +9,7 @@ from ..errors import StoreError
 from .postgres_connection import PostgresConnection
 from .postgres_events import insert_event
 from .postgres_people import person_row
-from .sqlite_corrections import named_sighting
+from .common import named_sighting
 
 
 class PostgresCorrections(PostgresConnection):

@@ -19,7 +19,7 @@ from ..names import name_key
 from .postgres_connection import PostgresConnection, iso
 from .postgres_crypto import crop_context, encoding_context, thumbnail_context
 from .records import TRANSFER_COLUMNS, QueuedEvent, queued_rows
-from .sqlite_transfer import columns
+from .records import columns
 
 _TIME_COLUMNS = {"created_at", "at"}
 # The sealed columns of each table, with what each blob is bound to (given the row's id).

@@ -10,8 +10,7 @@ import numpy as np
 
 from .common import check_encodings, now
 from .postgres_connection import PostgresConnection, iso
-from .sqlite_unknowns import _encodings, _groups, no_such_group
-from .unknown_records import UnknownFace, UnknownGroupInfo
+from .unknown_records import UnknownFace, UnknownGroupInfo, group_infos, no_such_group, sighting_encodings
 
 
 def encoding_context(sighting_id: int) -> str:
@@ -49,13 +48,13 @@ class PostgresUnknowns(PostgresConnection):
             rows = conn.execute("SELECT id, group_id, dim, encoding FROM unknown_sightings WHERE model_id = %s"
                                 " ORDER BY id", (model_id,)).fetchall()
         opened = [(r[1], r[2], self._unseal_or_none(r[3], encoding_context(r[0]))) for r in rows]
-        return _encodings(opened)
+        return sighting_encodings(opened)
 
     def unknown_groups(self) -> list[UnknownGroupInfo]:
         """Every unknown group, by id, with its sightings' count, times and sources."""
         with self._read("read unknown faces") as conn:
             rows = conn.execute("SELECT group_id, at, source FROM unknown_sightings ORDER BY id").fetchall()
-        return _groups([(g, iso(at), source) for g, at, source in rows])
+        return group_infos([(g, iso(at), source) for g, at, source in rows])
 
     def unknown_faces(self, group_id: int) -> list[UnknownFace]:
         """The kept sightings of one group, oldest first; StoreError when there is no such group."""

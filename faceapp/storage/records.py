@@ -118,3 +118,10 @@ def queued_rows(events: Sequence[QueuedEvent], station: str | None,
         distance = None if e.distance is None or not math.isfinite(float(e.distance)) else float(e.distance)
         rows.append((e.uid, e.at, e.kind, person_id, name, e.decision, distance, e.source, station))
     return rows
+
+
+def columns(table: str) -> tuple[str, ...]:
+    """The transfer columns of ``table``; ValueError for a table that does not travel."""
+    if table not in TRANSFER_COLUMNS:
+        raise ValueError(f"table must be one of {tuple(TRANSFER_COLUMNS)}, got {table!r}")
+    return TRANSFER_COLUMNS[table]

@@ -5,6 +5,7 @@ as a 'correct' event, so the log says who was changed into whom and when."""
 from __future__ import annotations
 
 from ..errors import StoreError
+from .common import named_sighting
 from .sqlite_connection import SqliteConnection
 from .sqlite_events import insert_event
 from .sqlite_people import person_row
@@ -73,14 +74,3 @@ class SqliteCorrections(SqliteConnection):
                          station=self.station)
         self._erase_traces()  # the old name, out of the WAL too
         return name
-
-
-def named_sighting(event_id: int, row: tuple | None) -> str:
-    """The name a sighting's (kind, person_id, name, ...) row gave, or StoreError saying why
-    it cannot be corrected as "not this person"."""
-    if row is None:
-        raise StoreError(f"there is no event {event_id}; list them with 'faceapp events list'")
-    kind, person_id, name = row[0], row[1], row[2]
-    if kind != "identify" or (person_id is None and not name):
-        raise StoreError(f"event {event_id} is not a sighting that named someone; only those can be corrected")
-    return name or f"person {person_id}"

@@ -13,15 +13,8 @@ from collections.abc import Iterable, Sequence
 from ..names import name_key
 
 from ..errors import StoreError
-from .records import TRANSFER_COLUMNS, QueuedEvent, queued_rows
+from .records import TRANSFER_COLUMNS, QueuedEvent, columns, queued_rows
 from .sqlite_connection import SqliteConnection
-
-
-def columns(table: str) -> tuple[str, ...]:
-    """The transfer columns of ``table``; ValueError for a table that does not travel."""
-    if table not in TRANSFER_COLUMNS:
-        raise ValueError(f"table must be one of {tuple(TRANSFER_COLUMNS)}, got {table!r}")
-    return TRANSFER_COLUMNS[table]
 
 
 class SqliteTransfer(SqliteConnection):

@@ -8,26 +8,10 @@ from datetime import datetime
 
 import numpy as np
 
-from ..errors import StoreError
 from .common import check_encodings, now
 from .sqlite_connection import SqliteConnection
 from .sqlite_events import utc_text
-from .unknown_records import UnknownFace, UnknownGroupInfo
-
-
-def _groups(rows: list) -> list[UnknownGroupInfo]:
-    found: dict[int, dict] = {}
-    for group_id, at, source in rows:
-        group = found.setdefault(int(group_id), {"n": 0, "first": at, "last": at, "sources": []})
-        group["n"] += 1
-        group["first"], group["last"] = min(group["first"], at), max(group["last"], at)
-        if source and source not in group["sources"]:
-            group["sources"].append(source)
-    return [UnknownGroupInfo(i, g["n"], g["first"], g["last"], tuple(g["sources"])) for i, g in sorted(found.items())]
-
-
-def no_such_group(group_id: int) -> StoreError:
-    return StoreError(f"there is no unknown {int(group_id)}; list them with 'faceapp unknowns list'")
+from .unknown_records import UnknownFace, UnknownGroupInfo, group_infos, no_such_group, sighting_encodings
 
 
 class SqliteUnknowns(SqliteConnection):
@@ -53,13 +37,13 @@ class SqliteUnknowns(SqliteConnection):
         with self._read() as conn:
             rows = conn.execute("SELECT group_id, dim, encoding FROM unknown_sightings WHERE model_id = ?"
                                 " ORDER BY id", (model_id,)).fetchall()
-        return _encodings(rows)
+        return sighting_encodings(rows)
 
     def unknown_groups(self) -> list[UnknownGroupInfo]:
         """Every unknown group, by id, with its sightings' count, times and sources."""
         with self._read() as conn:
             rows = conn.execute("SELECT group_id, at, source FROM unknown_sightings ORDER BY id").fetchall()
-        return _groups(rows)
+        return group_infos(rows)
 
     def unknown_faces(self, group_id: int) -> list[UnknownFace]:
         """The kept sightings of one group, oldest first; StoreError when there is no such group."""
@@ -88,13 +72,3 @@ class SqliteUnknowns(SqliteConnection):
         if gone:
             self._erase_traces()
         return gone
-
-
-def _encodings(rows: list) -> tuple[np.ndarray, np.ndarray]:
-    """Group ids and encodings of stored rows (group_id, dim, encoding bytes), one dimension."""
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    dim = int(rows[0][1])
-    rows = [r for r in rows if int(r[1]) == dim and r[2] is not None and len(r[2]) == dim * 4]
-    ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    return ids, np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4").reshape(len(rows), dim).astype(np.float32)
