@@ -73,7 +73,8 @@ def _rank1(queries, gallery, truth) -> float:
     from faceapp.match import best_two_people
 
     best, _, _, _ = best_two_people(queries, gallery)
-    return float(np.mean([gallery.names[int(gallery.person_ids[b])] == t for b, t in zip(best, truth)]))
+    people = gallery.people  # best_two_people's rows are rows of the one-row-per-person gallery
+    return float(np.mean([people.names[int(people.person_ids[b])] == t for b, t in zip(best, truth)]))
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ class Decision(Match):
 
 
 def people_count(gallery: Gallery) -> int:
-    return len(np.unique(gallery.person_ids))
+    return len(gallery.people)
 
 
 def decide_many(encodings: np.ndarray, gallery: Gallery, rule: OpenSetRule,
@@ -141,17 +141,18 @@ def decide_many(encodings: np.ndarray, gallery: Gallery, rule: OpenSetRule,
     qualities = list(qualities) if qualities is not None else [None] * len(encodings)
     if len(qualities) != len(encodings):
         raise ValueError(f"{len(qualities)} qualities for {len(encodings)} encodings")
-    threshold = rule.threshold_for(people_count(gallery)) if len(gallery) else rule.threshold_for(1)
+    people = gallery.people  # best_two_people's rows are rows of this one-row-per-person gallery
+    threshold = rule.threshold_for(len(people)) if len(people) else rule.threshold_for(1)
     best, best_d, second, second_d = best_two_people(encodings, gallery)
     decisions = []
     for i, quality in enumerate(qualities):
         value = quality.value if quality is not None else None
-        runner_up = gallery.names[int(gallery.person_ids[second[i]])] if second[i] >= 0 else None
+        runner_up = people.names[int(people.person_ids[second[i]])] if second[i] >= 0 else None
         common = dict(threshold=threshold, runner_up=runner_up, runner_up_distance=float(second_d[i]), quality=value)
         if best[i] < 0:
             decisions.append(Decision(None, math.inf, False, None, reason="nobody enrolled", **common))
             continue
-        pid = int(gallery.person_ids[best[i]])
+        pid = int(people.person_ids[best[i]])
         distance = float(best_d[i])
         if not rule.limits.judgeable(quality):
             reason = "quality"
@@ -160,7 +161,7 @@ def decide_many(encodings: np.ndarray, gallery: Gallery, rule: OpenSetRule,
         elif second_d[i] - distance < rule.min_margin:
             reason = "ambiguous"
         else:
-            decisions.append(Decision(gallery.names[pid], distance, True, pid, **common))
+            decisions.append(Decision(people.names[pid], distance, True, pid, **common))
             continue
         decisions.append(Decision(None, distance, False, None, reason=reason, **common))
     return decisions

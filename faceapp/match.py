@@ -1,11 +1,18 @@
 """Comparing encodings: 1:1 verification and 1:N identification against a gallery.
 
-Pure numpy. Encodings are L2-normalised float32 rows, so the Euclidean distance follows
-from one dot product: ``|q - g|^2 = 2 - 2 q.g``. The nearest template is therefore the one
-with the largest dot product, and only the winner's distance needs a square root. A small
-gallery is one matrix-vector product; a large one is first scored through an int8 copy, and
-only the rows that can still win are scored again in float32 (``faceapp.shortlist``): the
-answer is the float32 one either way.
+Pure numpy. A face is compared with each enrolled *person*, not with each of their templates:
+a person is the L2-normalised mean of their templates (:attr:`Gallery.people`). Taking the
+nearest of a person's K templates instead gives every stranger K chances to fall within the
+threshold, and the mean of several shots is a steadier picture of a face than any one of them;
+on in-the-wild photos the mean names more people at the same share of strangers rejected
+(README, "Open-set identification").
+
+Encodings are L2-normalised float32 rows, so the Euclidean distance follows from one dot
+product: ``|q - g|^2 = 2 - 2 q.g``. The nearest person is therefore the one with the largest
+dot product, and only the winner's distance needs a square root. A small gallery is one
+matrix-vector product; a large one is first scored through an int8 copy, and only the rows
+that can still win are scored again in float32 (``faceapp.shortlist``): the answer is the
+float32 one either way.
 """
 
 from __future__ import annotations
@@ -70,8 +77,9 @@ class Gallery:
     each row is, ``names`` maps person id -> name and ``model_id`` names the encoder that
     made the rows (encodings of different models are not comparable). The arrays are
     converted to contiguous float32/int64 once here and exposed read-only, so matching
-    never copies the gallery. From ``MIN_ROWS`` rows on, an int8 copy (a quarter of the
-    float32 bytes) is made here too, once, for the first pass of every 1:N search.
+    never copies the gallery. Matching uses :attr:`people` (one row per person), made here once:
+    the snapshot never changes. From ``MIN_ROWS`` people on, that gallery holds an int8 copy (a
+    quarter of the float32 bytes) for the first pass of every 1:N search.
     """
 
     encodings: np.ndarray
@@ -79,6 +87,7 @@ class Gallery:
     names: Mapping[int, str]
     model_id: str
     _shortlist: Int8Shortlist | None = field(default=None, init=False, repr=False)
+    _people: Gallery | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         enc = np.asarray(self.encodings)
@@ -112,7 +121,12 @@ class Gallery:
         object.__setattr__(self, "encodings", _readonly(enc))
         object.__setattr__(self, "person_ids", _readonly(ids))
         object.__setattr__(self, "names", names)
-        object.__setattr__(self, "_shortlist", Int8Shortlist(enc) if enc.shape[0] >= MIN_ROWS else None)
+        one_row_each = ids.size == runs.size and np.unique(runs).size == runs.size
+        if one_row_each:  # already one row per person: it is its own people gallery
+            object.__setattr__(self, "_people", self)
+            object.__setattr__(self, "_shortlist", Int8Shortlist(enc) if enc.shape[0] >= MIN_ROWS else None)
+        else:  # made as the gallery loads, so no frame waits for them
+            object.__setattr__(self, "_people", person_means(self))
 
     @classmethod
     def empty(cls, dim: int, model_id: str) -> Gallery:
@@ -137,13 +151,40 @@ class Gallery:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the gallery's arrays hold in memory: float32 rows, person ids, the int8 copy."""
+        """Bytes the gallery's arrays hold in memory: float32 rows, person ids, the int8 copy,
+        and the per-person means where people have several templates."""
         extra = self._shortlist.nbytes if self._shortlist is not None else 0
+        if self._people is not self:  # the means matching uses
+            extra += self.people.nbytes
         return int(self.encodings.nbytes + self.person_ids.nbytes + extra)
 
     def for_person(self, person_id: int) -> np.ndarray:
         """The (K, D) templates of one person; K is 0 when they have none in this gallery."""
         return self.encodings[self.person_ids == int(person_id)]
+
+    @property
+    def people(self) -> Gallery:
+        """The gallery matching uses: one row per person, the L2-normalised mean of their
+        templates, made once as this snapshot was."""
+        assert self._people is not None  # set by __post_init__
+        return self._people
+
+
+def person_means(gallery: Gallery) -> Gallery:
+    """One row per person of ``gallery``: the mean of their templates, L2-normalised. A mean
+    too short to normalise (templates pointing opposite ways, which no encoder produces for
+    one face) falls back to the person's first template."""
+    ids = gallery.person_ids
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ids.size else np.empty(0, np.int64)
+    sums = np.add.reduceat(gallery.encodings[order], starts, axis=0) if ids.size else gallery.encodings[:0]
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    degenerate = norms[:, 0] < 1e-6
+    sums[degenerate] = gallery.encodings[order[starts[degenerate]]]
+    norms[degenerate] = 1.0
+    people = ordered[starts]
+    return Gallery(sums / norms, people, {int(i): gallery.names[int(i)] for i in people}, gallery.model_id)
 
 
 def _one_query(query: np.ndarray, dim: int) -> np.ndarray:
@@ -211,7 +252,7 @@ def distances(queries: np.ndarray, encodings: np.ndarray) -> np.ndarray:
 
 
 def verify(query: np.ndarray, gallery: Gallery, person_id: int, threshold: float) -> Match:
-    """1:1 — is ``query`` the claimed person? Uses their closest template.
+    """1:1 — is ``query`` the claimed person? Compared with the mean of their templates.
 
     The Match keeps the claimed name whatever the decision, so the caller can say
     "not Alice" rather than "nobody".
@@ -219,14 +260,13 @@ def verify(query: np.ndarray, gallery: Gallery, person_id: int, threshold: float
     t = _check_threshold(threshold)
     q = _one_query(query, gallery.dim)
     pid = int(person_id)
-    rows = gallery.for_person(pid)
+    rows = gallery.people.for_person(pid)
     if rows.shape[0] == 0:
         who = repr(gallery.names[pid]) if pid in gallery.names else f"person id {pid}"
         raise UnknownPersonError(
             f"{who} has no templates for model {gallery.model_id!r}; enroll them first"
         )
-    dots = rows @ q
-    distance = _distance(rows[int(np.argmax(dots))], q)
+    distance = _distance(rows[0], q)
     return Match(name=gallery.names[pid], distance=distance, accepted=distance <= t, person_id=pid)
 
 
@@ -248,7 +288,7 @@ def _decide(gallery: Gallery, index: int, query: np.ndarray, threshold: float) -
 
 
 def identify(query: np.ndarray, gallery: Gallery, threshold: float) -> Match:
-    """1:N — who is ``query``? The nearest template's person if within ``threshold``.
+    """1:N — who is ``query``? The nearest person if within ``threshold``.
 
     Above the threshold the answer is "unknown" (name and person_id None) but the
     nearest distance is still reported; an empty gallery gives distance inf.
@@ -257,7 +297,8 @@ def identify(query: np.ndarray, gallery: Gallery, threshold: float) -> Match:
     q = _one_query(query, gallery.dim)
     if len(gallery) == 0:
         return Match(name=None, distance=math.inf, accepted=False)
-    return _decide(gallery, int(_best_rows(q[None, :], gallery)[0]), q, t)
+    people = gallery.people
+    return _decide(people, int(_best_rows(q[None, :], people)[0]), q, t)
 
 
 def identify_many(queries: np.ndarray, gallery: Gallery, threshold: float) -> list[Match]:
@@ -268,18 +309,20 @@ def identify_many(queries: np.ndarray, gallery: Gallery, threshold: float) -> li
         return [Match(name=None, distance=math.inf, accepted=False) for _ in range(q.shape[0])]
     if q.shape[0] == 0:
         return []
-    return [_decide(gallery, int(b), q[i], t) for i, b in enumerate(_best_rows(q, gallery))]
+    people = gallery.people
+    return [_decide(people, int(b), q[i], t) for i, b in enumerate(_best_rows(q, people))]
 
 
 def best_two_people(queries: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For each of (Q, D) ``queries``: the nearest template's row and distance, and the row and
-    distance of the nearest template of any *other* person (the runner-up, for the open-set
-    margin in ``faceapp.decide``). A gallery of one person has no runner-up: its row is -1 and
-    its distance inf. An empty gallery gives -1 and inf for both.
+    """For each of (Q, D) ``queries``: the nearest person's row of ``gallery.people`` and their
+    distance, and the row and distance of the next nearest person (the runner-up, for the
+    open-set margin in ``faceapp.decide``). A gallery of one person has no runner-up: its row
+    is -1 and its distance inf. An empty gallery gives -1 and inf for both.
 
     Distances are the float64 ones :func:`identify` reports, so both agree for the same pair.
     """
     q, _ = _as_queries(queries, gallery.dim)
+    gallery = gallery.people
     count = q.shape[0]
     best_row = np.full(count, -1, np.int64)
     second_row = np.full(count, -1, np.int64)
@@ -294,7 +337,7 @@ def best_two_people(queries: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, 
         dots = q @ gallery.encodings.T
         best_row[:] = np.argmax(dots, axis=1)
         owners = gallery.person_ids[best_row]
-        # The runner-up is the best row once every template of the winner is ruled out.
+        # The runner-up is the best row once the winner's is ruled out.
         others = np.where(gallery.person_ids[None, :] == owners[:, None], -np.inf, dots)
         candidate = np.argmax(others, axis=1)
         has_other = np.isfinite(others[np.arange(count), candidate])

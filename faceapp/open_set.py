@@ -4,7 +4,7 @@ A folder laid out as ``gallery/<person>/`` (the photos each person is enrolled f
 ``probe/<person>/`` (other photos of enrolled people) and ``unknown/`` (photos of people
 who are not enrolled, in subfolders or not): the layout InsightFace's desktop studio reads
 for its 1:N reports. Every probe and unknown face is matched against every gallery template
-as the app identifies a face (its nearest template, ``faceapp.match``), and the report gives
+as the app identifies a face (its nearest person, the mean of their templates: ``faceapp.match``), and the report gives
 the open-set curve: the share of probes *named correctly* (right person, within the
 threshold) where the threshold rejects 90%, 95% and 99% of unknown faces, and at the app's
 own threshold. The arithmetic is pure numpy over nearest distances, so tests check it by hand.
@@ -84,7 +84,7 @@ class OperatingPoint:
 
 def threshold_for_rejection(unknown_distances: np.ndarray, rejected: float) -> float:
     """The largest threshold that rejects at least ``rejected`` of the unknown faces (a face is
-    named when its nearest template lies at a distance <= the threshold)."""
+    named when its nearest person lies at a distance <= the threshold)."""
     ordered = np.sort(np.asarray(unknown_distances, float))
     named = int(math.floor((1 - rejected) * len(ordered) + 1e-9))  # unknown faces we may name
     if named >= len(ordered):
@@ -94,8 +94,8 @@ def threshold_for_rejection(unknown_distances: np.ndarray, rejected: float) -> f
 
 def operating_point(probe_distances: np.ndarray, probe_correct: np.ndarray, unknown_distances: np.ndarray,
                     threshold: float) -> OperatingPoint:
-    """Outcomes at ``threshold`` from each probe's and each unknown face's nearest template
-    (its distance, and for probes whether that template is the right person's)."""
+    """Outcomes at ``threshold`` from each probe's and each unknown face's nearest person
+    (its distance, and for probes whether that person is the right one)."""
     probe_distances, correct = np.asarray(probe_distances, float), np.asarray(probe_correct, bool)
     named = probe_distances <= threshold
     return OperatingPoint(
@@ -113,7 +113,7 @@ class OpenSetReport:
     probes: int
     unknowns: int
     detection_failures: int
-    closed_set_rank1: float  # nearest template the right person's, whatever the distance
+    closed_set_rank1: float  # nearest person the right one, whatever the distance
     curve: tuple[OperatingPoint, ...]  # one per REJECTION_LEVELS entry
     at_threshold: OperatingPoint  # the model's own threshold
 
@@ -146,7 +146,7 @@ def evaluate_open_set(layout: OpenSetLayout, crops: dict[Path, np.ndarray], embe
     truth = [names.index(name) for name in sorted(layout.probes) for _ in layout.probes[name]]
     encodings = embed(np.stack([crops[p] for p in (*gallery_paths, *probe_paths, *layout.unknown)]))
     gallery = Gallery(encodings[: len(gallery_paths)], np.array(owners), dict(enumerate(names)), model_id)
-    # An infinite threshold names every face by its nearest template; the thresholds come after.
+    # An infinite threshold names every face by its nearest person; the thresholds come after.
     probes = identify_many(encodings[len(gallery_paths) : len(gallery_paths) + len(probe_paths)], gallery, math.inf)
     unknown = identify_many(encodings[len(gallery_paths) + len(probe_paths) :], gallery, math.inf)
     return open_set_report(

@@ -37,17 +37,19 @@ def test_an_explicit_threshold_replaces_the_table_and_no_table_means_the_cap() -
     assert OpenSetRule.from_table(cap=1.1, table=None).threshold_for(100) == 1.1
 
 
-def test_best_two_people_reports_the_nearest_other_person_not_the_winners_second_template() -> None:
+def test_best_two_people_reports_the_nearest_other_person_by_the_mean_of_their_templates() -> None:
     rng = np.random.default_rng(3)
     rows = rng.standard_normal((5, 16)).astype(np.float32)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
     gallery = Gallery(rows, np.array([7, 7, 7, 8, 9]), {7: "A", 8: "B", 9: "C"}, "m")
-    query = rows[0] + 0.05 * rows[1]
+    means = gallery.people  # A as the mean of her three templates, B and C as they are
+    query = means.for_person(7)[0] + 0.05 * rows[3]
     query = (query / np.linalg.norm(query)).astype(np.float32)
     best, best_d, second, second_d = best_two_people(query[None, :], gallery)
-    d = np.linalg.norm(rows - query, axis=1)
-    assert best[0] == 0 and best_d[0] == pytest.approx(d[0], abs=1e-5)
-    assert second[0] == 3 + int(np.argmin(d[3:])) and second_d[0] == pytest.approx(d[3:].min(), abs=1e-5)
+    d = np.linalg.norm(means.encodings - query, axis=1)
+    assert means.person_ids[best[0]] == 7 and best_d[0] == pytest.approx(d[best[0]], abs=1e-5)
+    runner_up = int(np.argmin(np.where(means.person_ids == 7, np.inf, d)))
+    assert second[0] == runner_up and second_d[0] == pytest.approx(d[runner_up], abs=1e-5)
     assert best_d[0] == pytest.approx(identify(query, gallery, 2.0).distance, abs=1e-12)  # the same distance as identify's
     alone = Gallery(rows[:3], np.array([7, 7, 7]), {7: "A"}, "m")
     assert best_two_people(query[None, :], alone)[2][0] == -1 and best_two_people(query[None, :], alone)[3][0] == math.inf

@@ -29,15 +29,14 @@ def chord(degrees: float) -> float:
     return 2 * math.sin(math.radians(degrees) / 2)
 
 
-def test_a_persons_k_th_nearest_photo_is_the_nearer_of_a_random_pair_with_the_right_weight() -> None:
+def test_a_stranger_meets_each_enrollment_pair_as_its_mean_each_pair_weighing_the_same() -> None:
     # Person 0 has three photos at 0, 10 and 30 degrees; person 1 one photo at 90 (a probe only).
     encodings, labels = on_circle(0, 10, 30, 90), np.array([0, 0, 0, 1])
     values, weights = impostor_person_distances(encodings, labels)
     # Person 1's one photo cannot be enrolled from 2: only person 0 is, seen from the probe at 90.
-    # Of the 3 pairs of person 0's photos, the nearer to it is the 30-degree one in 2 ({30,0}, {30,10}),
-    # the 10-degree one in 1 ({10,0}), the 0-degree one in none.
-    assert np.allclose(values, [chord(60), chord(80)], atol=1e-6)
-    assert np.allclose(weights, [2 / 3, 1 / 3])
+    # Person 0's 3 pairs enroll her as their means, at 5 ({0,10}), 15 ({0,30}) and 20 ({10,30}) degrees.
+    assert np.allclose(values, [chord(70), chord(75), chord(85)], atol=1e-6)
+    assert np.allclose(weights, [1 / 3, 1 / 3, 1 / 3])
 
 
 def test_a_gallery_of_n_people_gets_the_threshold_where_one_stranger_in_1_over_fpir_is_named() -> None:
