@@ -54,6 +54,9 @@ class JudgeLimits:
     min_sharpness: float = MIN_JUDGE_SHARPNESS
     max_yaw: float = MAX_JUDGE_YAW
     min_score: float = MIN_JUDGE_SCORE
+    # The encoder's learned quality below its card's judge cut-off (FaceQuality.learned): off,
+    # faces are judged on the hand-made measures alone.
+    use_learned: bool = True
 
     def problems(self, quality: FaceQuality) -> list[str]:
         """What makes this face unjudgeable, in words; empty when it can be judged."""
@@ -66,6 +69,9 @@ class JudgeLimits:
             found.append("turned away")
         if quality.score < self.min_score:
             found.append("covered or unclear")
+        learned = quality.learned
+        if self.use_learned and learned is not None and learned.judge_min is not None and learned.value < learned.judge_min:
+            found.append("unclear to the encoder")
         return found
 
     def judgeable(self, quality: FaceQuality | None) -> bool:
@@ -113,13 +119,14 @@ def interpolate_log(by_size: Sequence[tuple[int, float]], people: int) -> float:
 class Decision(Match):
     """A :class:`~faceapp.types.Match` with its explanation: the threshold it was held to, the
     runner-up person and their distance, the face's quality figure (``FaceQuality.value``,
-    0..1), why it got no name, and, in a video, the track it belongs to and how many of the
+    0..1) and the encoder's learned quality where its card has a head, why it got no name, and, in a video, the track it belongs to and how many of the
     track's frames were evidence."""
 
     threshold: float = math.inf
     runner_up: str | None = None
     runner_up_distance: float = math.inf
     quality: float | None = None
+    learned_quality: float | None = None  # FaceQuality.learned's value: higher, the encoding more trustworthy
     reason: str = "match"
     track: int | None = None
     evidence: int = 0
@@ -147,8 +154,10 @@ def decide_many(encodings: np.ndarray, gallery: Gallery, rule: OpenSetRule,
     decisions = []
     for i, quality in enumerate(qualities):
         value = quality.value if quality is not None else None
+        learned = quality.learned.value if quality is not None and quality.learned is not None else None
         runner_up = people.names[int(people.person_ids[second[i]])] if second[i] >= 0 else None
-        common = dict(threshold=threshold, runner_up=runner_up, runner_up_distance=float(second_d[i]), quality=value)
+        common = dict(threshold=threshold, runner_up=runner_up, runner_up_distance=float(second_d[i]), quality=value,
+                      learned_quality=learned)
         if best[i] < 0:
             decisions.append(Decision(None, math.inf, False, None, reason="nobody enrolled", **common))
             continue

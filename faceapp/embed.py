@@ -10,6 +10,10 @@ encodings of the crop and of its mirror image: one batch of 2N through the netwo
 second image per face bought for accuracy on LFW View 1 (what it costs and gains: README,
 "The shipped encoder and how to rebuild it"; the card's thresholds are calibrated on
 exactly these encodings).
+
+Where the card lists a ``quality`` head, the encoder also gives each face a learned quality
+(:class:`QualityHead`): a tiny network over what the tower computes anyway for the face and
+its mirror image, fitted to predict how close the encoding lands to a clean shot's.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class ModelCard:
     fpir_thresholds: dict[str, dict[int, float]] = field(default_factory=dict)
     default_fpir: str | None = None
     min_margin: float = 0.0
+    quality: "QualityCard | None" = None  # the learned quality head, where the card lists one
 
     @property
     def default_threshold(self) -> float:
@@ -79,6 +84,7 @@ def read_card(card_path: str | Path) -> ModelCard:
             onnx_path=card_path.parent / raw["onnx"]["file"] if raw.get("onnx") else None,
             onnx_sha256=str(raw["onnx"]["sha256"]) if raw.get("onnx") else None,
             mirror_average=bool(raw["embedding"].get("mirror_average", False)),
+            quality=_quality_card(card_path, raw.get("quality")),
             **_open_set_fields(raw["thresholds"].get("open_set")),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -96,6 +102,71 @@ def _open_set_fields(open_set: dict | None) -> dict:
     if default not in levels:
         raise ValueError(f"default_fpir {default} is not one of its levels")
     return {"fpir_thresholds": levels, "default_fpir": default, "min_margin": float(open_set.get("min_margin", 0.0))}
+
+
+@dataclass(frozen=True)
+class QualityCard:
+    """The card's ``quality`` entry: the head's file and its cut-offs (calibrated on held-out people)."""
+
+    path: Path
+    sha256: str
+    enroll_min: float
+    judge_min: float
+    enforce: bool = False  # whether the app refuses enrollment shots and names below the cut-offs
+
+
+def _quality_card(card_path: Path, entry: dict | None) -> QualityCard | None:
+    """The card's quality head, where it lists one (the Encoder uses it only with mirror averaging)."""
+    if not entry:
+        return None
+    cutoffs = entry["cutoffs"]
+    return QualityCard(card_path.parent / entry["file"], str(entry["sha256"]), float(cutoffs["enroll"]), float(cutoffs["judge"]),
+                       bool(entry.get("enforce", False)))
+
+
+QUALITY_INPUTS = ["mirror_agreement", "log_prenorm_norm_crop", "log_prenorm_norm_mirror"]
+PRENORM_OUTPUT = "prenorm_norm"  # the ONNX copy's second output: each image's norm before L2 normalisation
+
+
+class QualityHead:
+    """``head(agreement, norm_crop, norm_mirror)`` -> (N,) learned quality: a one-hidden-layer tanh
+    network over three numbers per face that the tower computes anyway, the cosine between the
+    crop's and its mirror's encodings and the norms of their pre-normalisation outputs.
+
+    Why these: a face the network reads well gives a large, confident pre-normalisation
+    output that agrees with its mirror image's; a blurred, tiny, dark or covered face gives a
+    small one that does not (``training/quality_head.py`` measures this against the hand-made
+    measures). Fitted on training people only, on webcam-degraded copies of their photos; the
+    output is a predicted cosine between the face's encoding and the teacher's (dlib, centred)
+    encoding of the clean photo: higher is better, and it ranks faces, it is no probability."""
+
+    def __init__(self, card: QualityCard) -> None:
+        _check_file(card.path, card.sha256, "quality head")
+        try:
+            raw = json.loads(card.path.read_text())
+            if raw["inputs"] != QUALITY_INPUTS:
+                raise ValueError(f"inputs {raw['inputs']} are not {QUALITY_INPUTS}")
+            self.mean, self.std = (np.asarray(raw[k], np.float64).reshape(len(QUALITY_INPUTS)) for k in ("mean", "std"))
+            self.w1 = np.asarray(raw["w1"], np.float64)
+            self.b1 = np.asarray(raw["b1"], np.float64).reshape(self.w1.shape[1])
+            self.w2 = np.asarray(raw["w2"], np.float64).reshape(self.w1.shape[1])
+            self.b2 = float(raw["b2"])
+            if self.w1.shape[0] != len(QUALITY_INPUTS) or not all(np.isfinite(a).all() for a in (self.w1, self.b1, self.w2, self.std)):
+                raise ValueError("weights of the wrong shape or not finite")
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ModelError(f"quality head {card.path} is damaged: {exc}") from None
+        self.card = card
+
+    def __call__(self, agreement: np.ndarray, norm_crop: np.ndarray, norm_mirror: np.ndarray) -> np.ndarray:
+        x = np.stack([agreement, np.log(np.maximum(norm_crop, 1e-12)), np.log(np.maximum(norm_mirror, 1e-12))], 1)
+        hidden = np.tanh(((x - self.mean) / self.std) @ self.w1 + self.b1)
+        return (hidden @ self.w2 + self.b2).astype(np.float32)
+
+    def of_mirrored(self, units: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        """Quality of each face from the unit encodings and pre-normalisation norms of
+        ``with_mirrors(crops)`` (2N rows)."""
+        half = len(units) // 2
+        return self((units[:half] * units[half:]).sum(1), norms[:half], norms[half:])
 
 
 def with_mirrors(crops: np.ndarray) -> np.ndarray:
@@ -168,8 +239,14 @@ class Encoder:
         self.batch_size = batch_size
         self._torch = torch
         self._model = self._session = None
+        self._norms = None  # the last batch's pre-normalisation norms (torch: a hook on the head)
+        # The head reads a face and its mirror image: without mirror averaging there is no quality.
+        self.quality_head = QualityHead(card.quality) if card.quality is not None and card.mirror_average else None
         if self.runtime == "onnx":
             self._session = _onnx_session(card.onnx_path, threads or torch.get_num_threads())
+            outputs = [o.name for o in self._session.get_outputs()]
+            if self.quality_head is not None and PRENORM_OUTPUT not in outputs:
+                raise ModelError(f"ONNX model {card.onnx_path} has no {PRENORM_OUTPUT} output, which the card's quality head needs")
             return
         if threads:
             torch.set_num_threads(threads)
@@ -180,6 +257,8 @@ class Encoder:
         except Exception as exc:  # a state dict from another architecture, a truncated zip, ...
             raise ModelError(f"cannot load model weights {card.weights_path}: {exc}") from None
         self._model = model.to(self.device).eval()
+        if self.quality_head is not None:
+            model.head.register_forward_hook(lambda module, inputs, output: setattr(self, "_norms", output.float().norm(dim=1)))
 
     @property
     def model_id(self) -> str:
@@ -190,6 +269,11 @@ class Encoder:
         return self.card.dim
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
+        return self.embed_with_quality(crops)[0]
+
+    def embed_with_quality(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Encodings as ``embed`` gives them, and each face's learned quality ((N,) float32;
+        None where the card has no quality head)."""
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
@@ -197,29 +281,39 @@ class Encoder:
         if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
             raise ValueError(f"expected aligned crops of shape (N, {size}, {size}, 3), got {crops.shape}")
         out = np.empty((len(crops), self.dim), np.float32)
+        quality = np.empty(len(crops), np.float32) if self.quality_head is not None else None
         for start in range(0, len(crops), self.batch_size):
             batch = crops[start : start + self.batch_size]
-            out[start : start + len(batch)] = self._embed_batch(batch)
-        if not np.isfinite(out).all():
+            out[start : start + len(batch)], batch_quality = self._embed_batch(batch)
+            if quality is not None:
+                quality[start : start + len(batch)] = batch_quality
+        if not np.isfinite(out).all() or (quality is not None and not np.isfinite(quality).all()):
             # Weights that pass their checksum (a card re-signed by hand, a bad export) can still
             # be broken; stop here rather than store or match encodings that mean nothing.
             raise ModelError(f"model {self.model_id} produced non-finite encodings: its weights are damaged; "
                              "reinstall faceapp's assets/ or choose another model card (--model, or Settings)")
-        return out
+        return out, quality
 
-    def _embed_batch(self, batch: np.ndarray) -> np.ndarray:
-        if self.card.mirror_average:
-            return average_mirrors(self._run(with_mirrors(batch)))
-        return self._run(batch)
+    def _embed_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.card.mirror_average:
+            return self._run(batch)[0], None
+        units, norms = self._run(with_mirrors(batch))
+        quality = self.quality_head.of_mirrored(units, norms) if self.quality_head is not None else None
+        return average_mirrors(units), quality
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Unit encodings of a batch, and their pre-normalisation norms where a quality head needs them."""
         if self._session is not None:
             images = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
-            return self._session.run(None, {"images": images})[0]
+            if self.quality_head is None:
+                return self._session.run(None, {"images": images})[0], None
+            units, norms = self._session.run([self._session.get_outputs()[0].name, PRENORM_OUTPUT], {"images": images})
+            return units, norms.reshape(-1)
         torch = self._torch
         with torch.inference_mode():
             images = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2).float()
-            return self._model(images).cpu().numpy()
+            units = self._model(images).cpu().numpy()
+            return units, self._norms.cpu().numpy() if self.quality_head is not None else None
 
 
 def _onnx_session(path: Path, threads: int):

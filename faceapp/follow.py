@@ -20,7 +20,7 @@ import numpy as np
 from .align import align_face
 from .decide import Decision, OpenSetRule, decide_many, people_count
 from .match import Gallery
-from .quality import FaceQuality, assess
+from .quality import FaceQuality, LearnedQuality, assess, learned_qualities
 from .track import FaceTracker, Track, TrackSummary
 from .types import Detection, FaceResult, Frame, FrameResult
 
@@ -91,7 +91,9 @@ class FaceFollower:
                   if self.settings.encode_all or (self.rule.limits.judgeable(q) and t.wants_encoding(
                       frame.index, q, self.settings.warmup, self.settings.reencode_every))]
         started = time.perf_counter()
-        encodings = self._embed([crops[i] for i in wanted])
+        encodings, learned = self._embed([crops[i] for i in wanted])
+        for i, value in zip(wanted, learned):
+            qualities[i] = replace(qualities[i], learned=value)
         timings["embed"] = _ms_since(started)
         started = time.perf_counter()
         by_face: dict[int, np.ndarray] = {}
@@ -103,8 +105,9 @@ class FaceFollower:
                 tracks[i].add(encoding, qualities[i], frame.index, self.rule.limits)
         faces = []
         for i, (track, detection) in enumerate(zip(tracks, detections)):
-            decision = replace(self._track_decision(track, gallery, qualities[i]),
-                               track=track.id, evidence=track.evidence, quality=qualities[i].value)
+            learned_value = qualities[i].learned.value if qualities[i].learned is not None else None
+            decision = replace(self._track_decision(track, gallery, qualities[i]), track=track.id,
+                               evidence=track.evidence, quality=qualities[i].value, learned_quality=learned_value)
             faces.append(FaceResult(detection, decision, crops[i] if keep_crops else None, by_face.get(i)))
         timings["match"] = _ms_since(started)
         return TrackedFrame(frame, tuple(faces), timings, tuple(t.summary() for t in ended), len(wanted))
@@ -113,7 +116,8 @@ class FaceFollower:
                qualities: list[FaceQuality], keep_crops: bool, timings: dict[str, float]) -> TrackedFrame:
         """Every face encoded and decided on its own (photos, and tracking off)."""
         started = time.perf_counter()
-        encodings = self._embed(crops)
+        encodings, learned = self._embed(crops)
+        qualities = [replace(q, learned=value) for q, value in zip(qualities, learned)]
         timings["embed"] = _ms_since(started)
         started = time.perf_counter()
         decisions = self._decide(encodings, gallery, qualities)
@@ -145,10 +149,12 @@ class FaceFollower:
             return [_unknown("nobody enrolled", q.value if q is not None else None) for q in qualities]
         return decide_many(encodings, gallery, self.rule, qualities)
 
-    def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
+    def _embed(self, crops: list[np.ndarray]) -> tuple[np.ndarray, list[LearnedQuality | None]]:
+        """Encodings of ``crops`` and each one's learned quality (None where the card has no head)."""
         if not crops:
-            return np.zeros((0, self.pipeline.encoder.dim), np.float32)
-        return self.pipeline.encoder.embed(np.stack(crops))
+            return np.zeros((0, self.pipeline.encoder.dim), np.float32), []
+        encodings, values = self.pipeline.encoder.embed_with_quality(np.stack(crops))
+        return encodings, learned_qualities(self.pipeline.encoder, values, len(crops))
 
 
 def _ms_since(started: float) -> float:

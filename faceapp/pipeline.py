@@ -20,7 +20,7 @@ from .detect import Detector, detect_in_crop, load_detector
 from .embed import Encoder, load_encoder
 from .errors import MultipleFacesError, NoFaceError
 from .match import Gallery, identify_many
-from .quality import FaceQuality, assess
+from .quality import FaceQuality, assess, learned_qualities
 from .types import Detection, FaceResult, Frame, FrameResult, Match
 
 
@@ -29,7 +29,7 @@ class EncodedFace:
     detection: Detection
     crop: np.ndarray
     encoding: np.ndarray
-    quality: FaceQuality
+    quality: FaceQuality  # its ``learned`` is the encoder's own quality, where the card has a head
 
 
 class Pipeline:
@@ -52,8 +52,9 @@ class Pipeline:
         crops = [align_face(image, d.landmarks) for d in detections]
         if not crops:
             return []
-        encodings = self.encoder.embed(np.stack(crops))
-        return [EncodedFace(d, c, e, assess(d, c)) for d, c, e in zip(detections, crops, encodings)]
+        encodings, values = self.encoder.embed_with_quality(np.stack(crops))
+        learned = learned_qualities(self.encoder, values, len(crops))
+        return [EncodedFace(d, c, e, assess(d, c, q)) for d, c, e, q in zip(detections, crops, encodings, learned)]
 
     def encode_one(self, image: np.ndarray, largest: bool = False, label: str = "image") -> EncodedFace:
         """The single face of an enrollment or verification photo.

@@ -43,7 +43,8 @@ def test_each_face_of_a_photo_says_why_it_got_its_name(run, e_enrolled: RepoFace
     code, lines, err = run("identify", e_enrolled.hungry[0], "--json")
     assert code == 0, err
     (face,) = json.loads(lines[0])["faces"]
-    assert set(face) == {"box", "name", "distance", "threshold", "runner_up", "quality", "reason"}
+    assert set(face) == {"box", "name", "distance", "threshold", "runner_up", "quality", "learned_quality", "reason"}
+    assert 0 < face["learned_quality"] < 1.5  # the shipped card has a quality head
     assert face["name"] == "Person E" and face["reason"] == "match" and face["runner_up"] is None
     assert face["distance"] <= face["threshold"] == pytest.approx(card.default_threshold)  # one person: the 1:1 cap
     assert 0 < face["quality"] <= 1

@@ -168,6 +168,8 @@ def test_e_is_named_in_his_other_clip_and_nobody_else_is(shipped_pipeline, share
     e_track = named[0].track
     in_track = [f.match for r in results for f in r.faces if f.match.track == e_track]
     assert all(m.name == "E" or m.reason == "too far" for m in in_track) and in_track[-1].name == "E"
+    # frames whose face was encoded carry the encoder's learned quality; the others were not encoded
+    assert 0 < sum(m.learned_quality is not None for m in in_track) < len(in_track)
     others = [f.match for r in results for f in r.faces if f.match.track != e_track]
     assert others and all(m.name is None and m.reason == "quality" for m in others)
     assert sum(r.encoded for r in results) < len(results) // 2

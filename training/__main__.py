@@ -7,7 +7,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"prepare": "training.prepare", "pack": "training.pack", "train": "training.train", "export": "training.export"}
+    commands = {"prepare": "training.prepare", "pack": "training.pack", "train": "training.train", "export": "training.export", "quality": "training.quality_head"}
     if not argv or argv[0] not in commands:
         print("usage: python -m training {prepare,pack,train,export} ...  (each takes --help)", file=sys.stderr)
         return 2

@@ -165,7 +165,8 @@ def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argp
 
 def explained_face_json(face, video: bool = False) -> dict:
     """``face_json``'s keys, and why: the threshold the face was held to, the runner-up person,
-    the face's quality figure (0..1) and the reason it has no name; in a video, its track."""
+    the face's quality figure (0..1), the encoder's learned quality (null without a quality head)
+    and the reason it has no name; in a video, its track."""
     match = face.match
     obj = face_json(face)
     runner_up = getattr(match, "runner_up", None)
@@ -174,6 +175,7 @@ def explained_face_json(face, video: bool = False) -> dict:
         runner_up=({"name": runner_up, "distance": distance_or_none(match.runner_up_distance)}
                    if runner_up is not None else None),
         quality=getattr(match, "quality", None),
+        learned_quality=getattr(match, "learned_quality", None),
         reason=getattr(match, "reason", None),
     )
     if video:

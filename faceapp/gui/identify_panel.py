@@ -67,6 +67,9 @@ def explain(match) -> str:
     quality = getattr(match, "quality", None)
     if quality is not None:
         lines.append(f"quality {quality:.2f}")
+    learned = getattr(match, "learned_quality", None)
+    if learned is not None:
+        lines.append(f"the encoder's own quality {learned:.2f}")
     track = getattr(match, "track", None)
     if track is not None:
         lines.append(f"track {track}, {match.evidence} frame{'s' if match.evidence != 1 else ''} of evidence")
