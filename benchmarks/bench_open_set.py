@@ -23,19 +23,15 @@ from common import DEFAULT_DETECTOR, DEFAULT_MODEL, SHARED
 
 def encode_all(pipeline, root: Path):
     """Each photo's central face: encoding, FaceQuality and person (photos without a face are counted)."""
-    from faceapp.detect import pick_central
     from faceapp.images import list_images, load_image
 
     encodings, qualities, people, missed = [], [], [], 0
     for folder in sorted(d for d in root.iterdir() if d.is_dir()):
         for path in list_images(folder):
-            image = load_image(path)
-            faces = pipeline.find_faces(image, still=True)
-            face = pick_central(faces, image.shape) or (faces[0] if faces else None)
-            if face is None:
+            encoded = pipeline.encode_central(load_image(path))
+            if encoded is None:
                 missed += 1
                 continue
-            encoded = pipeline.encode(image, [face])[0]
             encodings.append(encoded.encoding)
             qualities.append(encoded.quality)
             people.append(folder.name)

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .align import align_face
-from .detect import Detector, detect_in_crop, load_detector
+from .detect import Detector, detect_in_crop, load_detector, pick_central
 from .embed import Encoder, load_encoder
 from .errors import MultipleFacesError, NoFaceError
 from .match import Gallery, identify_many
@@ -67,6 +67,14 @@ class Pipeline:
         if len(faces) > 1 and not largest:
             raise MultipleFacesError(f"{label}: {len(faces)} faces found; use a photo of one person (or --largest on the command line)")
         return self.encode(image, faces[:1])[0]
+
+    def encode_central(self, image: np.ndarray) -> EncodedFace | None:
+        """The face a photo was taken of: the most central one (``pick_central``), else the
+        first found; None when the photo shows no face. For benchmark and evaluation folders,
+        where a photo of one person may show others at its edges."""
+        faces = self.find_faces(image, still=True)
+        face = pick_central(faces, image.shape) or (faces[0] if faces else None)
+        return self.encode(image, [face])[0] if face is not None else None
 
     def process(self, frame: Frame, gallery: Gallery | None = None, threshold: float | None = None,
                 keep_crops: bool = False) -> FrameResult:

@@ -159,6 +159,17 @@ def test_encode_one_raises_multiple_faces_on_two_people_side_by_side(pipeline: P
     assert face.detection.box == largest.box
 
 
+def test_encode_central_takes_the_face_in_the_middle_and_none_from_a_blank_photo(
+        pipeline: Pipeline, one_face: np.ndarray, other_face: np.ndarray) -> None:
+    assert pipeline.encode_central(np.full((240, 320, 3), 128, np.uint8)) is None
+    for middle, edge in ((other_face, one_face), (one_face, other_face)):
+        photo = np.hstack([edge, middle, np.full_like(middle, 128)])  # two faces, one in the middle
+        assert len(pipeline.find_faces(photo, still=True)) == 2
+        face = pipeline.encode_central(photo)
+        assert face is not None
+        assert float(face.encoding @ pipeline.encode_one(middle).encoding) > float(face.encoding @ pipeline.encode_one(edge).encoding)
+
+
 # -- process: a whole frame, stage by stage -----------------------------------------------------
 
 

@@ -394,7 +394,6 @@ def wild_faces(folder: Path, card_path: Path, target: Path) -> Path:
     (crops, encodings, hand-made quality as size, sharpness, yaw, score, value, and people)."""
     if target.is_file():
         return target
-    from faceapp.detect import pick_central
     from faceapp.images import list_images, load_image
     from faceapp.pipeline import open_pipeline
 
@@ -402,12 +401,9 @@ def wild_faces(folder: Path, card_path: Path, target: Path) -> Path:
     crops, encodings, quality, people = [], [], [], []
     for person in sorted(d for d in folder.iterdir() if d.is_dir()):
         for path in list_images(person):
-            image = load_image(path)
-            faces = pipeline.find_faces(image, still=True)
-            face = pick_central(faces, image.shape) or (faces[0] if faces else None)
-            if face is None:
+            encoded = pipeline.encode_central(load_image(path))
+            if encoded is None:
                 continue
-            encoded = pipeline.encode(image, [face])[0]
             q = encoded.quality
             crops.append(encoded.crop)
             encodings.append(encoded.encoding)
