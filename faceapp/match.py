@@ -5,7 +5,7 @@ a person is the L2-normalised mean of their templates (:attr:`Gallery.people`). 
 nearest of a person's K templates instead gives every stranger K chances to fall within the
 threshold, and the mean of several shots is a steadier picture of a face than any one of them;
 on in-the-wild photos the mean names more people at the same share of strangers rejected
-(README, "Open-set identification").
+(README, "Naming faces").
 
 Encodings are L2-normalised float32 rows, so the Euclidean distance follows from one dot
 product: ``|q - g|^2 = 2 - 2 q.g``. The nearest person is therefore the one with the largest
@@ -166,8 +166,7 @@ class Gallery:
     def people(self) -> Gallery:
         """The gallery matching uses: one row per person, the L2-normalised mean of their
         templates, made once as this snapshot was."""
-        assert self._people is not None  # set by __post_init__
-        return self._people
+        return self._people  # type: ignore[return-value]  # never None once __post_init__ has run
 
 
 def person_means(gallery: Gallery) -> Gallery:
