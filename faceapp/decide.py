@@ -149,12 +149,12 @@ def decide_many(encodings: np.ndarray, gallery: Gallery, rule: OpenSetRule,
     if len(qualities) != len(encodings):
         raise ValueError(f"{len(qualities)} qualities for {len(encodings)} encodings")
     people = gallery.people  # best_two_people's rows are rows of this one-row-per-person gallery
-    threshold = rule.threshold_for(len(people)) if len(people) else rule.threshold_for(1)
+    threshold = rule.threshold_for(len(people))  # an empty gallery counts as one person
     best, best_d, second, second_d = best_two_people(encodings, gallery)
     decisions = []
     for i, quality in enumerate(qualities):
         value = quality.value if quality is not None else None
-        learned = quality.learned.value if quality is not None and quality.learned is not None else None
+        learned = quality.learned_value if quality is not None else None
         runner_up = people.names[int(people.person_ids[second[i]])] if second[i] >= 0 else None
         common = dict(threshold=threshold, runner_up=runner_up, runner_up_distance=float(second_d[i]), quality=value,
                       learned_quality=learned)

@@ -105,9 +105,8 @@ class FaceFollower:
                 tracks[i].add(encoding, qualities[i], frame.index, self.rule.limits)
         faces = []
         for i, (track, detection) in enumerate(zip(tracks, detections)):
-            learned_value = qualities[i].learned.value if qualities[i].learned is not None else None
-            decision = replace(self._track_decision(track, gallery, qualities[i]), track=track.id,
-                               evidence=track.evidence, quality=qualities[i].value, learned_quality=learned_value)
+            decision = replace(self._track_decision(track, gallery, qualities[i]), track=track.id, evidence=track.evidence,
+                               quality=qualities[i].value, learned_quality=qualities[i].learned_value)
             faces.append(FaceResult(detection, decision, crops[i] if keep_crops else None, by_face.get(i)))
         timings["match"] = _ms_since(started)
         return TrackedFrame(frame, tuple(faces), timings, tuple(t.summary() for t in ended), len(wanted))

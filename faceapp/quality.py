@@ -80,6 +80,11 @@ class FaceQuality:
         return [_PHOTO_HINTS[check] for check in self._failed()]
 
     @property
+    def learned_value(self) -> float | None:
+        """The encoder's learned quality, None where its card has no quality head."""
+        return self.learned.value if self.learned is not None else None
+
+    @property
     def ok(self) -> bool:
         return not self.problems
 
