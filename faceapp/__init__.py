@@ -8,6 +8,7 @@ The public API is a handful of verbs over numpy arrays, one per pipeline stage::
     crop = faceapp.align_face(image, faces[0].landmarks) # 112x112 RGB
     encoder = faceapp.load_encoder(model_card_path)      # the shipped tower
     encodings = encoder.embed(crop[None])                # (1, 128) unit vectors
+    gallery = store.gallery(encoder.model_id).with_cohort(encoder.cohort)  # judged as the card's thresholds assume
     faceapp.identify(encodings[0], gallery, threshold)   # Match(name, distance, accepted)
     faceapp.reencode_store(store, encoder)               # an earlier model's templates, from kept crops
 

@@ -14,6 +14,9 @@ exactly these encodings).
 Where the card lists a ``quality`` head, the encoder also gives each face a learned quality
 (:class:`QualityHead`): a tiny network over what the tower computes anyway for the face and
 its mirror image, fitted to predict how close the encoding lands to a clean shot's.
+
+Where the card lists a ``cohort``, the encoder loads it (:class:`faceapp.cohort.Cohort`): the
+application layer judges every gallery of this model with it, as the card's thresholds were.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cohort import load_cohort
 from .errors import ModelError
 from .images import file_sha256
 
@@ -53,6 +57,7 @@ class ModelCard:
     default_fpir: str | None = None
     min_margin: float = 0.0
     quality: "QualityCard | None" = None  # the learned quality head, where the card lists one
+    cohort: "CohortCard | None" = None  # the cohort its thresholds were calibrated with, where it lists one
 
     @property
     def default_threshold(self) -> float:
@@ -85,6 +90,7 @@ def read_card(card_path: str | Path) -> ModelCard:
             onnx_sha256=str(raw["onnx"]["sha256"]) if raw.get("onnx") else None,
             mirror_average=bool(raw["embedding"].get("mirror_average", False)),
             quality=_quality_card(card_path, raw.get("quality")),
+            cohort=_cohort_card(card_path, raw.get("cohort")),
             **_open_set_fields(raw["thresholds"].get("open_set")),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -122,6 +128,22 @@ def _quality_card(card_path: Path, entry: dict | None) -> QualityCard | None:
     cutoffs = entry["cutoffs"]
     return QualityCard(card_path.parent / entry["file"], str(entry["sha256"]), float(cutoffs["enroll"]), float(cutoffs["judge"]),
                        bool(entry.get("enforce", False)))
+
+
+@dataclass(frozen=True)
+class CohortCard:
+    """The card's ``cohort`` entry: the file of other people's encodings and how it is used."""
+
+    path: Path
+    sha256: str
+    k: int
+    reference: float
+
+
+def _cohort_card(card_path: Path, entry: dict | None) -> CohortCard | None:
+    if not entry:
+        return None
+    return CohortCard(card_path.parent / entry["file"], str(entry["sha256"]), int(entry["k"]), float(entry["reference"]))
 
 
 QUALITY_INPUTS = ["mirror_agreement", "log_prenorm_norm_crop", "log_prenorm_norm_mirror"]
@@ -242,6 +264,10 @@ class Encoder:
         self._norms = None  # the last batch's pre-normalisation norms (torch: a hook on the head)
         # The head reads a face and its mirror image: without mirror averaging there is no quality.
         self.quality_head = QualityHead(card.quality) if card.quality is not None and card.mirror_average else None
+        self.cohort = (load_cohort(card.cohort.path, card.cohort.sha256, card.cohort.k, card.cohort.reference)
+                       if card.cohort is not None else None)
+        if self.cohort is not None and self.cohort.dim != card.dim:
+            raise ModelError(f"cohort {card.cohort.path} has {self.cohort.dim} dimensions, the model {card.dim}")
         if self.runtime == "onnx":
             self._session = _onnx_session(card.onnx_path, threads or torch.get_num_threads())
             outputs = [o.name for o in self._session.get_outputs()]

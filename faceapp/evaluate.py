@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .cohort import Cohort
 from .errors import FaceAppError
 
 FAR_LEVELS = (1e-2, 1e-3, 1e-4)
@@ -161,11 +162,19 @@ def score_pairs(distances: np.ndarray, same: np.ndarray, folds: np.ndarray, dete
     return PairsReport(accuracy, std, int(len(distances)), threshold, roc_auc(distances, same), tars, detection_failures, images)
 
 
-def pair_distances(pairs: Sequence[Pair], encodings: dict[tuple[str, int], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distances, labels and folds of the pairs, from encodings keyed by (name, number)."""
+def pair_distances(pairs: Sequence[Pair], encodings: dict[tuple[str, int], np.ndarray],
+                   cohort: Cohort | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distances, labels and folds of the pairs, from encodings keyed by (name, number).
+
+    With the model's ``cohort`` each distance is adjusted as the app adjusts a face's distance to
+    an enrolled person; in a pair neither photo is the enrolled one, so both are judged: the
+    adjustment is by the mean of their crowdings (the root mean square of the pair's two
+    one-sided adjusted distances)."""
     left = np.stack([encodings[p.left] for p in pairs])
     right = np.stack([encodings[p.right] for p in pairs])
     distances = np.linalg.norm(left - right, axis=1)
+    if cohort is not None:
+        distances = cohort.adjust(distances, (cohort.crowding(left) + cohort.crowding(right)) / 2)
     return distances, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
 
 
@@ -174,12 +183,13 @@ def evaluate_pairs(
     crops: dict[tuple[str, int], np.ndarray],
     embed: Callable[[np.ndarray], np.ndarray],
     detection_failures: int = 0,
+    cohort: Cohort | None = None,
 ) -> PairsReport:
-    """Embed every image's aligned crop once and score the pairs."""
+    """Embed every image's aligned crop once and score the pairs (adjusted by ``cohort``: :func:`pair_distances`)."""
     keys = sorted(crops)
     encodings = embed(np.stack([crops[k] for k in keys]))
     by_key = dict(zip(keys, encodings))
-    distances, same, folds = pair_distances(pairs, by_key)
+    distances, same, folds = pair_distances(pairs, by_key, cohort)
     return score_pairs(distances, same, folds, detection_failures, len(keys))
 
 

@@ -13,10 +13,15 @@ dot product, and only the winner's distance needs a square root. A small gallery
 matrix-vector product; a large one is first scored through an int8 copy, and only the rows
 that can still win are scored again in float32 (``faceapp.shortlist``): the answer is the
 float32 one either way.
+
+Where the gallery carries the encoder's :class:`~faceapp.cohort.Cohort` (``with_cohort``), every
+distance from a face being judged to a person is the cohort-adjusted one the card's thresholds
+were calibrated on: a face that lies close to many people must come closer to be named.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +29,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .cohort import Cohort
 from .errors import UnknownPersonError
 from .shortlist import MIN_ROWS, Int8Shortlist
 from .types import Match
@@ -80,12 +86,16 @@ class Gallery:
     never copies the gallery. Matching uses :attr:`people` (one row per person), made here once:
     the snapshot never changes. From ``MIN_ROWS`` people on, that gallery holds an int8 copy (a
     quarter of the float32 bytes) for the first pass of every 1:N search.
+
+    ``cohort`` (None: distances are plain) adjusts each face's distances as its module says; the
+    application layer attaches the encoder's with :meth:`with_cohort`, storage never sees it.
     """
 
     encodings: np.ndarray
     person_ids: np.ndarray
     names: Mapping[int, str]
     model_id: str
+    cohort: Cohort | None = field(default=None, kw_only=True, repr=False)
     _shortlist: Int8Shortlist | None = field(default=None, init=False, repr=False)
     _people: Gallery | None = field(default=None, init=False, repr=False)
 
@@ -112,6 +122,8 @@ class Gallery:
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ValueError("a gallery needs the model_id of the encoder that made it")
         _check_unit_rows(enc, "gallery encodings")
+        if self.cohort is not None and enc.shape[1] and self.cohort.dim != enc.shape[1]:
+            raise ValueError(f"the cohort has {self.cohort.dim} dimensions but the gallery has {enc.shape[1]}")
         names = MappingProxyType({int(k): str(v) for k, v in self.names.items()})
         # One id per run of equal ids: every id, without sorting a million (stores group them).
         runs = ids[np.r_[True, ids[1:] != ids[:-1]]] if ids.size else ids
@@ -141,6 +153,25 @@ class Gallery:
             names={},
             model_id=model_id,
         )
+
+    def with_cohort(self, cohort: Cohort | None) -> Gallery:
+        """This snapshot judged with ``cohort``: the same arrays, means and int8 copy, shared
+        (no copy, nothing recomputed), only the distances it reports change."""
+        if cohort is not None and self.dim and cohort.dim != self.dim:
+            raise ValueError(f"the cohort has {cohort.dim} dimensions but the gallery has {self.dim}")
+        twin = copy.copy(self)
+        object.__setattr__(twin, "cohort", cohort)
+        object.__setattr__(twin, "_people", twin if self._people is self else self.people.with_cohort(cohort))
+        return twin
+
+    def adjusted(self, distances: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        """(Q, ...) distances from (Q, D) unit ``queries``, as the thresholds mean them: moved by
+        each query's crowding where the gallery has a cohort, unchanged otherwise."""
+        if self.cohort is None:
+            return np.asarray(distances, dtype=np.float64)
+        crowding = self.cohort.crowding(queries)
+        shape = (-1,) + (1,) * (np.ndim(distances) - 1)
+        return self.cohort.adjust(distances, crowding.reshape(shape))
 
     @property
     def dim(self) -> int:
@@ -183,7 +214,8 @@ def person_means(gallery: Gallery) -> Gallery:
     sums[degenerate] = gallery.encodings[order[starts[degenerate]]]
     norms[degenerate] = 1.0
     people = ordered[starts]
-    return Gallery(sums / norms, people, {int(i): gallery.names[int(i)] for i in people}, gallery.model_id)
+    return Gallery(sums / norms, people, {int(i): gallery.names[int(i)] for i in people}, gallery.model_id,
+                   cohort=gallery.cohort)
 
 
 def _one_query(query: np.ndarray, dim: int) -> np.ndarray:
@@ -265,7 +297,7 @@ def verify(query: np.ndarray, gallery: Gallery, person_id: int, threshold: float
         raise UnknownPersonError(
             f"{who} has no templates for model {gallery.model_id!r}; enroll them first"
         )
-    distance = _distance(rows[0], q)
+    distance = float(gallery.adjusted(np.array([_distance(rows[0], q)]), q[None, :])[0])
     return Match(name=gallery.names[pid], distance=distance, accepted=distance <= t, person_id=pid)
 
 
@@ -279,7 +311,7 @@ def _best_rows(q: np.ndarray, gallery: Gallery) -> np.ndarray:
 
 
 def _decide(gallery: Gallery, index: int, query: np.ndarray, threshold: float) -> Match:
-    distance = _distance(gallery.encodings[index], query)
+    distance = float(gallery.adjusted(np.array([_distance(gallery.encodings[index], query)]), query[None, :])[0])
     if distance <= threshold:
         pid = int(gallery.person_ids[index])
         return Match(name=gallery.names[pid], distance=distance, accepted=True, person_id=pid)
@@ -345,4 +377,5 @@ def best_two_people(queries: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, 
         best_d[i] = _distance(gallery.encodings[best_row[i]], q[i])
         if has_other[i]:
             second_d[i] = _distance(gallery.encodings[second_row[i]], q[i])
-    return best_row, best_d, second_row, second_d
+    adjusted = gallery.adjusted(np.stack([best_d, second_d], axis=1), q)
+    return best_row, adjusted[:, 0], second_row, adjusted[:, 1]

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .cohort import Cohort
 from .errors import FaceAppError
 from .images import is_image_path, list_images
 
@@ -134,9 +135,11 @@ def open_set_report(probe_distances: np.ndarray, probe_correct: np.ndarray, unkn
 
 
 def evaluate_open_set(layout: OpenSetLayout, crops: dict[Path, np.ndarray], embed: Callable[[np.ndarray], np.ndarray],
-                      model_id: str, threshold: float, detection_failures: int = 0) -> OpenSetReport:
+                      model_id: str, threshold: float, detection_failures: int = 0,
+                      cohort: Cohort | None = None) -> OpenSetReport:
     """Enroll every gallery photo as one template of its person, identify every probe and
-    unknown face against them all as the app does, and score the outcomes."""
+    unknown face against them all as the app does (judged with the model's ``cohort``), and
+    score the outcomes."""
     from .match import Gallery, identify_many
 
     names = sorted(layout.gallery)
@@ -145,7 +148,7 @@ def evaluate_open_set(layout: OpenSetLayout, crops: dict[Path, np.ndarray], embe
     probe_paths = [path for name in sorted(layout.probes) for path in layout.probes[name]]
     truth = [names.index(name) for name in sorted(layout.probes) for _ in layout.probes[name]]
     encodings = embed(np.stack([crops[p] for p in (*gallery_paths, *probe_paths, *layout.unknown)]))
-    gallery = Gallery(encodings[: len(gallery_paths)], np.array(owners), dict(enumerate(names)), model_id)
+    gallery = Gallery(encodings[: len(gallery_paths)], np.array(owners), dict(enumerate(names)), model_id, cohort=cohort)
     # An infinite threshold names every face by its nearest person; the thresholds come after.
     probes = identify_many(encodings[len(gallery_paths) : len(gallery_paths) + len(probe_paths)], gallery, math.inf)
     unknown = identify_many(encodings[len(gallery_paths) + len(probe_paths) :], gallery, math.inf)

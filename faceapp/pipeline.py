@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .align import align_face
+from .cohort import Cohort
 from .detect import Detector, detect_in_crop, load_detector, pick_central
 from .embed import Encoder, load_encoder
 from .errors import MultipleFacesError, NoFaceError
@@ -42,6 +43,11 @@ class Pipeline:
     @property
     def model_id(self) -> str:
         return self.encoder.model_id
+
+    @property
+    def cohort(self) -> Cohort | None:
+        """The encoder's cohort, which every gallery of this model is judged with (``Gallery.with_cohort``)."""
+        return self.encoder.cohort
 
     def find_faces(self, image: np.ndarray, still: bool = False) -> list[Detection]:
         """Every face, largest first. Still photos also get the padded retry that finds faces

@@ -498,6 +498,7 @@ def earlier_card(shipped_model_card: Path, tmp_path: Path) -> Path:
     raw = json.loads(shipped_model_card.read_text())
     raw["model_id"] = "faceapp-encoder-earlier"
     raw["embedding"]["mirror_average"] = not raw["embedding"].get("mirror_average", False)
+    raw.pop("cohort", None)  # made from the shipped encodings; an earlier release had none
     folder = tmp_path / "earlier"
     folder.mkdir()
     for key in ("weights", "onnx"):

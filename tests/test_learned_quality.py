@@ -132,7 +132,7 @@ def test_a_face_below_the_judge_cutoff_is_not_judged_unless_the_check_is_off() -
 def card_copy(shipped_model_card: Path, tmp_path: Path) -> Path:
     """The shipped card and its files copied, so a test can damage the quality head."""
     card = read_card(shipped_model_card)
-    for path in (shipped_model_card, card.weights_path, card.onnx_path, card.quality.path):
+    for path in (shipped_model_card, card.weights_path, card.onnx_path, card.quality.path, card.cohort.path):
         shutil.copy(path, tmp_path / path.name)
     return tmp_path / shipped_model_card.name
 

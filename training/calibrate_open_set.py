@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-FPIR_LEVELS = ("0.1", "0.05", "0.01", "0.001")
+from faceapp.cohort import Cohort
+
+FPIR_LEVELS = ("0.1", "0.05", "0.03", "0.02", "0.01", "0.001")
 DEFAULT_FPIR = "0.05"  # the issue's target is >= 92% of strangers rejected; 0.05 leaves room
 GALLERY_SIZES = (1, 3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000)
 TEMPLATES = 2  # photos per simulated enrolled person
@@ -95,11 +97,13 @@ def enrolled_means(encodings: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def impostor_person_distances(encodings: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def impostor_person_distances(encodings: np.ndarray, labels: np.ndarray, seed: int = 0,
+                               cohort: Cohort | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Distances of every face to every other person enrolled from TEMPLATES of their photos,
     and their weights: each person is enrolled from up to MAX_PAIRS random pairs of their
     photos (all pairs where they have fewer), each pair weighing the same, and every person
-    weighing the same in all."""
+    weighing the same in all. Adjusted by each face's crowding where there is a ``cohort``."""
+    crowding = cohort.crowding(encodings) if cohort is not None else None
     rng = np.random.default_rng(seed)
     values, weights = [], []
     for person in np.unique(labels):
@@ -112,6 +116,8 @@ def impostor_person_distances(encodings: np.ndarray, labels: np.ndarray, seed: i
             pairs = pairs[rng.choice(len(pairs), MAX_PAIRS, replace=False)]
         others = labels != person
         d = np.sqrt(np.clip(2 - 2 * encodings[others] @ enrolled_means(encodings, pairs).T, 0, None))
+        if cohort is not None:
+            d = cohort.adjust(d, crowding[others, None])
         values.append(d.ravel())
         weights.append(np.full(d.size, 1 / len(pairs)))
     order_values = np.concatenate(values)
@@ -138,10 +144,13 @@ class ImpostorTail:
         return float(self.cdf[np.searchsorted(self.values, t, side="right") - 1]) if t >= self.values[0] else 0.0
 
     def threshold(self, f: float) -> tuple[float, bool]:
-        """The distance where F = f, and whether it was extrapolated."""
+        """The distance where F = f, and whether it was extrapolated. Below the data the fitted line
+        never goes above the last measured quantile, so a stricter F never gets a looser threshold
+        (the line need not pass through the few farthest measured points)."""
         if f >= self.resolution:
             return self.quantile(f), False
-        return float((np.log10(f) - self.intercept) / self.slope), True
+        line = float((np.log10(f) - self.intercept) / self.slope)
+        return min(line, self.quantile(self.resolution)), True
 
 
 def fpir_tables(tail: ImpostorTail) -> tuple[dict, dict]:
@@ -158,9 +167,10 @@ def fpir_tables(tail: ImpostorTail) -> tuple[dict, dict]:
     return tables, extrapolated
 
 
-def person_distances(encodings: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+def person_distances(encodings: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cohort: Cohort | None = None):
     """Every held-out person enrolled from TEMPLATES random photos; the other photos are probes.
-    Returns the (probes, people) person-distance matrix, the probes' labels and the people."""
+    Returns the (probes, people) person-distance matrix (adjusted by each probe's crowding where
+    there is a ``cohort``), the probes' labels and the people."""
     people = np.unique(labels)
     templates, probes = [], []
     for person in people:
@@ -170,6 +180,8 @@ def person_distances(encodings: np.ndarray, labels: np.ndarray, rng: np.random.G
     probes = np.asarray(probes)
     means = enrolled_means(encodings, np.array(templates))
     by_person = np.sqrt(np.clip(2 - 2 * encodings[probes] @ means.T, 0, None))
+    if cohort is not None:
+        by_person = cohort.adjust(by_person, cohort.crowding(encodings[probes])[:, None])
     return by_person, labels[probes], people
 
 
@@ -217,14 +229,16 @@ def coin_flip_margin(by_person: np.ndarray, truth: np.ndarray, people: np.ndarra
 
 
 def calibrate_open_set(encodings: np.ndarray, labels: np.ndarray, default_threshold: float, seed: int = 0,
-                       qualities: list | None = None, far_thresholds: dict[str, float] | None = None) -> dict:
+                       qualities: list | None = None, far_thresholds: dict[str, float] | None = None,
+                       cohort: Cohort | None = None) -> dict:
     """The card's ``thresholds.open_set`` section from held-out encodings (what export can call too).
     ``far_thresholds`` (the card's 1:1 levels, calibrated on photo pairs) are checked against a
-    person enrolled from two photos, as the app compares a face with a person."""
-    tail = ImpostorTail(*impostor_person_distances(encodings, labels, seed))
+    person enrolled from two photos, as the app compares a face with a person. Every distance is
+    adjusted by the card's ``cohort``, where it has one, as the app adjusts them."""
+    tail = ImpostorTail(*impostor_person_distances(encodings, labels, seed, cohort))
     tables, extrapolated = fpir_tables(tail)
     rng = np.random.default_rng(seed)
-    by_person, truth, people = person_distances(encodings, labels, rng)
+    by_person, truth, people = person_distances(encodings, labels, rng, cohort)
     margin = coin_flip_margin(by_person, truth, people, default_threshold)
     checks = {}
     for level in FPIR_LEVELS:
@@ -277,16 +291,18 @@ def main(argv: list[str] | None = None) -> int:
 
     card = read_card(args.model)
     crops, labels, qualities = held_out_faces(args.dataset, args.holdout, args.seed, load_detector(args.detector_model))
-    encodings = load_encoder(args.model, "cpu", threads=args.threads).embed(crops)
+    encoder = load_encoder(args.model, "cpu", threads=args.threads)
+    encodings = encoder.embed(crops)
     # The same people as the card's 1:1 calibration, or the split was not reproduced.
-    _, impostor = impostor_distances(encodings, labels)
+    _, impostor = impostor_distances(encodings, labels, cohort=encoder.cohort)
     for level, stored in card.thresholds.items():
         again = threshold_at_far(impostor, float(level))
         print(f"1:1 FAR {level}: {again:.5f} (card {stored:.5f})")
         if abs(again - stored) > 2e-3:
             print("these are not the held-out people the card was calibrated on: check --holdout and --seed", file=sys.stderr)
             return 2
-    section = calibrate_open_set(encodings, labels, card.default_threshold, args.seed, qualities, card.thresholds)
+    section = calibrate_open_set(encodings, labels, card.default_threshold, args.seed, qualities, card.thresholds,
+                                 encoder.cohort)
     print(json.dumps(section, indent=1))
     if args.write:
         raw = json.loads(args.model.read_text())

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from faceapp.cohort import Cohort
 from faceapp.evaluate import best_threshold, accuracy_at
 
 from .data import to_tensor
@@ -190,17 +191,25 @@ def pair_accuracy(encodings: np.ndarray, i: np.ndarray, j: np.ndarray, same: np.
     return accuracy_at(distances, same, best_threshold(distances, same))
 
 
-def impostor_distances(encodings: np.ndarray, labels: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Every genuine and every impostor distance among the given encodings (upper triangle)."""
+def impostor_distances(encodings: np.ndarray, labels: np.ndarray, chunk: int = 2048,
+                       cohort: Cohort | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every genuine and every impostor distance among the given encodings (upper triangle).
+
+    With a ``cohort`` every ordered pair counts once, its distance adjusted by the crowding of
+    the face judged (the row), as the app judges a face against an enrolled one."""
     genuine, impostor = [], []
+    crowding = cohort.crowding(encodings) if cohort is not None else None
     for start in range(0, len(encodings), chunk):
         block = encodings[start : start + chunk]
         d = np.sqrt(np.clip(2 - 2 * block @ encodings.T, 0, None))
         rows = np.arange(start, start + len(block))[:, None]
-        upper = np.arange(len(encodings))[None, :] > rows
+        counted = np.arange(len(encodings))[None, :] > rows
+        if cohort is not None:
+            d = cohort.adjust(d, crowding[start : start + len(block), None])
+            counted = np.arange(len(encodings))[None, :] != rows
         same = labels[start : start + chunk, None] == labels[None, :]
-        genuine.append(d[upper & same])
-        impostor.append(d[upper & ~same])
+        genuine.append(d[counted & same])
+        impostor.append(d[counted & ~same])
     return np.concatenate(genuine), np.concatenate(impostor)
 
 

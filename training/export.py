@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from faceapp.align import TEMPLATE, CROP_SIZE
+from faceapp.cohort import Cohort
 from faceapp.evaluate import FAR_LEVELS, threshold_at_far
 from faceapp.images import file_sha256
 from faceapp.model import PIXEL_MEAN, PIXEL_STD, TowerConfig, build_tower
@@ -33,9 +34,10 @@ from .engine import embed_crops, impostor_distances, kept_weights, rank1_identif
 DEFAULT_FAR = "0.001"
 
 
-def calibrate(encodings: np.ndarray, labels: np.ndarray) -> dict:
-    """Thresholds at each FAR level over all held-out impostor pairs, with the TAR they give."""
-    genuine, impostor = impostor_distances(encodings, labels)
+def calibrate(encodings: np.ndarray, labels: np.ndarray, cohort: Cohort | None = None) -> dict:
+    """Thresholds at each FAR level over all held-out impostor pairs, with the TAR they give
+    (distances adjusted by ``cohort`` where the card has one: ``training.cohort``)."""
+    genuine, impostor = impostor_distances(encodings, labels, cohort=cohort)
     levels = {}
     for far in FAR_LEVELS:
         threshold = threshold_at_far(impostor, far)

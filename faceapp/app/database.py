@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..cohort import Cohort
 from ..errors import StoreError
 from ..match import Gallery
 from ..reencode import StaleCounts, stale_counts
@@ -117,9 +118,10 @@ class Database:
         """Remove one template; returns how many the person has left."""
         return self.store.delete_template(name, template_id)
 
-    def gallery(self, model_id: str) -> Gallery:
-        """Every usable template of ``model_id``, as an immutable snapshot for matching."""
-        return self.store.gallery(model_id)
+    def gallery(self, model_id: str, cohort: Cohort | None) -> Gallery:
+        """Every usable template of ``model_id``, as an immutable snapshot for matching, judged
+        with that model's ``cohort`` (``Pipeline.cohort``: what its card's thresholds assume)."""
+        return self.store.gallery(model_id).with_cohort(cohort)
 
     def usable_templates(self, person: PersonInfo, gallery: Gallery) -> int:
         return int(len(gallery.for_person(person.id)))
@@ -166,7 +168,7 @@ class Database:
             self.flush_events()
         return shared.offline or self.offline
 
-    def shared_gallery(self, model_id: str, gallery: Gallery | None = None) -> SharedGallery:
-        """``model_id``'s gallery (``gallery`` if it was just read), held in memory and reloaded
-        when another station changes it; close it when done."""
-        return SharedGallery(self.store, self.target, model_id, gallery)
+    def shared_gallery(self, model_id: str, cohort: Cohort | None, gallery: Gallery | None = None) -> SharedGallery:
+        """``model_id``'s gallery (``gallery`` if it was just read), judged with ``cohort``, held in
+        memory and reloaded when another station changes it; close it when done."""
+        return SharedGallery(self.store, self.target, model_id, cohort, gallery)

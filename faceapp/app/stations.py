@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from ..cohort import Cohort
 from ..errors import GalleryOfflineError
 from ..match import Gallery
 from ..storage import GalleryStore, GalleryWatcher, QueuedEvent, watch_gallery
@@ -61,12 +62,13 @@ class SharedGallery:
     (asked at most every ``check_every_s``); while the server is away the gallery held stays
     in use and ``offline`` says so."""
 
-    def __init__(self, store: GalleryStore, target: str, model_id: str, gallery: Gallery | None = None,
-                 check_every_s: float = CHECK_EVERY_S) -> None:
+    def __init__(self, store: GalleryStore, target: str, model_id: str, cohort: Cohort | None,
+                 gallery: Gallery | None = None, check_every_s: float = CHECK_EVERY_S) -> None:
         self.store = store
         self.model_id = model_id
+        self.cohort = cohort
         self.check_every_s = check_every_s
-        self.gallery: Gallery = store.gallery(model_id) if gallery is None else gallery
+        self.gallery: Gallery = (store.gallery(model_id) if gallery is None else gallery).with_cohort(cohort)
         self.watcher: GalleryWatcher = watch_gallery(target)
         self.offline = False
         self.reloads = 0
@@ -80,7 +82,7 @@ class SharedGallery:
         self._checked = moment
         if self.watcher.changed() or (self.offline and self.watcher.online):
             try:
-                self.gallery = self.store.gallery(self.model_id)
+                self.gallery = self.store.gallery(self.model_id).with_cohort(self.cohort)
                 self.reloads += 1
                 self.offline = False
             except GalleryOfflineError:

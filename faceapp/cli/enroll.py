@@ -41,7 +41,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     threshold = ctx.threshold
     with ctx.open_database(create=True) as db:
         warn_stale(db, pipeline.model_id)
-        for other in lookalikes(shots, db.gallery(pipeline.model_id), threshold, name):
+        for other in lookalikes(shots, db.gallery(pipeline.model_id, pipeline.cohort), threshold, name):
             warn(
                 f"the face in {other.sources[0]} already matches enrolled person {other.name!r} "
                 f"(distance {other.distance:.4f} <= {threshold:.4f}); enrolling {name!r} anyway"

@@ -45,7 +45,8 @@ def _evaluate_open_set(ctx: Context, args: argparse.Namespace) -> int:
     crops, failures = prepare_open_set_images(layout, pipeline.detector, args.degrade_to)
     for path in failures:
         logging.getLogger("faceapp.cli").info("no face detected in %s (centre crop scored instead)", path)
-    report = evaluate_open_set(layout, crops, pipeline.encoder.embed, pipeline.model_id, ctx.threshold, len(failures))
+    report = evaluate_open_set(layout, crops, pipeline.encoder.embed, pipeline.model_id, ctx.threshold, len(failures),
+                               pipeline.cohort)
     if args.json:
         json_line({**report.to_dict(), "model_id": pipeline.model_id, "degrade_to": args.degrade_to})
         return EXIT_OK
@@ -85,7 +86,7 @@ def _evaluate_pairs(ctx: Context, args: argparse.Namespace) -> int:
     for path in failures:
         logging.getLogger("faceapp.cli").info("no face detected in %s (centre crop scored instead)", path)
     encodings = pipeline.encoder.embed(np.stack([crops[k] for k in keys]))
-    distances, same, folds = pair_distances(pairs, dict(zip(keys, encodings)))
+    distances, same, folds = pair_distances(pairs, dict(zip(keys, encodings)), pipeline.cohort)
     report = score_pairs(distances, same, folds, len(failures), len(keys))
     at_model = {
         "threshold": threshold,

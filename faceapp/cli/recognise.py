@@ -54,7 +54,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         pipeline = ctx.pipeline()
         threshold = ctx.threshold
         warn_stale(db, pipeline.model_id)
-        gallery = db.gallery(pipeline.model_id)
+        gallery = db.gallery(pipeline.model_id, pipeline.cohort)
         try:
             check_verifiable(person, gallery)
         except NotVerifiableError as exc:
@@ -95,7 +95,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.open_database() as db:
         pipeline = ctx.pipeline()
         warn_stale(db, pipeline.model_id)
-        gallery = db.gallery(pipeline.model_id)
+        gallery = db.gallery(pipeline.model_id, pipeline.cohort)
         if len(gallery) == 0:
             warn(f"nobody is enrolled for model {pipeline.model_id}: every face will be unknown")
         rule = SightingRule(ctx.config.sighting_interval_s)
@@ -105,7 +105,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
                   if ctx.config.remember_unknowns else None)
         if photos:
             return _identify_images(follower, db, gallery, rule, spec, args, session, memory)
-        shared = db.shared_gallery(pipeline.model_id, gallery)  # hears enrollments at other stations
+        shared = db.shared_gallery(pipeline.model_id, pipeline.cohort, gallery)  # hears enrollments at other stations
         try:
             return _identify_frames(follower, db, shared, rule, spec, args, session, memory)
         finally:

@@ -118,8 +118,8 @@ class AppState(QObject):
         self._drop_shared()
         if self.db is not None and self.info is not None:
             try:
-                gallery = self.db.gallery(self.info.model_id)
-                self.shared = self.db.shared_gallery(self.info.model_id, gallery)
+                gallery = self.db.gallery(self.info.model_id, self.info.cohort)
+                self.shared = self.db.shared_gallery(self.info.model_id, self.info.cohort, gallery)
             except StoreError as exc:
                 self.error.emit(f"Database: {exc}")
         self.gallery = gallery

@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, Signal
 from ..app import AppConfig
 from ..app.context import PipelineFactory, load_pipeline
 from ..camera import FrameSource, open_source, parse_source
+from ..cohort import Cohort
 from ..errors import FaceAppError
 from ..match import Gallery
 from ..types import Frame, FrameResult
@@ -75,6 +76,7 @@ class PipelineInfo:
     default_level: str
     dim: int
     runtime: str = "torch"  # "onnx": ONNX Runtime runs the encoder on the CPU
+    cohort: Cohort | None = None  # what the model's galleries are judged with (Gallery.with_cohort)
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> PipelineInfo:
@@ -88,6 +90,7 @@ class PipelineInfo:
             default_level=card.default_level,
             dim=int(card.dim),
             runtime=str(getattr(pipeline.encoder, "runtime", "torch")),
+            cohort=pipeline.cohort,
         )
 
 

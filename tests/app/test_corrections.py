@@ -32,7 +32,7 @@ def enroll(db: Database, pipeline, name: str, photos) -> None:
 def nearest(db: Database, pipeline, photo: Path) -> str | None:
     """Who the gallery's nearest template belongs to, for the photo's face."""
     shots, _ = photo_shots(pipeline, [photo])
-    gallery = db.gallery(pipeline.model_id)
+    gallery = db.gallery(pipeline.model_id, pipeline.cohort)
     return identify(shots[0].encoding, gallery, threshold=2.0).name
 
 

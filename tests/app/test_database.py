@@ -72,7 +72,7 @@ def test_store_shots_refuses_nothing_and_bad_names_without_writing(db: Database)
 def test_lookalikes_names_other_people_the_shots_match_but_not_the_person_enrolled(db: Database) -> None:
     store_shots(db, "Ann", [shot(1)], MODEL)
     store_shots(db, "Bob", [shot(2)], MODEL)
-    gallery = db.gallery(MODEL)
+    gallery = db.gallery(MODEL, None)
     near_ann = unit(1) + 0.05 * unit(7)
     near_ann /= np.linalg.norm(near_ann)
     shots = [shot(10, encoding=near_ann, source="a.jpg"), shot(11, source="b.jpg"), shot(12, encoding=unit(2), source="c.jpg")]

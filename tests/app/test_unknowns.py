@@ -72,7 +72,7 @@ def test_strangers_seen_twice_each_end_up_one_group_each_and_naming_one_makes_th
     who = next(w for w, (a, b) in group_of.items() if a == b)
     named = name_unknown(db, group_of[who][0], "Named Stranger", model_id)
     assert (named.name, named.faces, named.new_person) == ("Named Stranger", 2, True)
-    match = identify(people[who][2].encoding, db.gallery(model_id), threshold)
+    match = identify(people[who][2].encoding, db.gallery(model_id, shipped_pipeline.cohort), threshold)
     assert match.accepted and match.name == "Named Stranger"
     assert group_of[who][0] not in {g.id for g in list_unknowns(db)}
 

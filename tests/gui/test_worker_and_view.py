@@ -26,6 +26,7 @@ class GatedPipeline:
     worker's FaceFollower (``start_worker`` wraps its ``process``)."""
 
     model_id = "stub-model"
+    cohort = None  # galleries are judged on plain distances
     detector = SimpleNamespace(name="stub", quality="high")
     encoder = SimpleNamespace(device="cpu", runtime="onnx", dim=128,
                               card=SimpleNamespace(thresholds={"0.001": 0.5}, default_level="0.001", dim=128))

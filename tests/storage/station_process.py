@@ -38,7 +38,7 @@ def main(action: str, url: str, *args: str) -> dict:
             print(json.dumps({"started": True}), flush=True)
             return {"id": db.store.enroll(args[0], encodings(3, seed=1), MODEL)}
         if action == "identify":
-            shared = db.shared_gallery(MODEL)
+            shared = db.shared_gallery(MODEL, None)
             probes, seen = encodings(1, seed=99), set()
             end = time.monotonic() + float(args[0])
             while time.monotonic() < end:

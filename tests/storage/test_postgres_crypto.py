@@ -169,7 +169,7 @@ def test_the_configured_key_opens_the_gallery_for_the_front_ends(url: str) -> No
         store.enroll("Ada", encodings(1), MODEL, crops=[b"crop"])
     config = resolve_config(flags={"db": url}, environ={"FACEAPP_DB_KEY": KEY})
     with open_database(config) as db:
-        assert len(db.gallery(MODEL)) == 1
+        assert len(db.gallery(MODEL, None)) == 1
     with pytest.raises(DatabaseKeyError, match="encrypted"):
         open_database(resolve_config(flags={"db": url}, environ={}))
 

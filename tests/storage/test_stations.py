@@ -94,7 +94,7 @@ def test_a_watcher_hears_enrollments_renames_deletions_and_re_encodings_but_not_
 
 def test_an_enrollment_at_one_station_is_recognised_at_another_within_2_seconds(url: str) -> None:
     with Database.open(url, station="door") as door, Database.open(url, station="desk") as desk:
-        shared = door.shared_gallery(MODEL)
+        shared = door.shared_gallery(MODEL, None)
         try:
             probe = encodings(1, seed=7)[0]
             assert identify(probe, shared.current(), threshold=0.5).name is None
@@ -170,7 +170,7 @@ def test_an_identify_loop_goes_on_through_a_server_restart_and_its_events_arrive
     def identify_loop() -> None:
         try:
             with Database.open(url, station="door") as db:
-                shared = db.shared_gallery(MODEL)
+                shared = db.shared_gallery(MODEL, None)
                 i = 0
                 while not stop.is_set():
                     match = identify(probe, shared.current(), threshold=0.5)
