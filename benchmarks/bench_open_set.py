@@ -1,6 +1,6 @@
 """Open-set identification on in-the-wild photos: the old rule (nearest template under the 1:1
 threshold) against the open-set rule of ``faceapp.decide`` (FPIR level for the gallery's size,
-margin, judge limits), at the default settings.
+margin, judge limits), at the default settings (the card's cohort included, as the app judges).
 
 ``../shared/datasets/celeba-wild-dev`` (never used for calibration): in each of ``--splits``
 random splits, ``--enrolled`` people are enrolled from 2 photos each, their other photos are
@@ -38,7 +38,7 @@ def encode_all(pipeline, root: Path):
     return np.stack(encodings), qualities, np.asarray(people), missed
 
 
-def one_split(encodings, qualities, people, enrolled_count: int, rng, rules: dict):
+def one_split(encodings, qualities, people, enrolled_count: int, rng, rules: dict, cohort=None):
     from faceapp.decide import decide_many
     from faceapp.match import Gallery
 
@@ -50,7 +50,7 @@ def one_split(encodings, qualities, people, enrolled_count: int, rng, rules: dic
         rows += list(photos[:2])
         owners += [number, number]
         probes += list(photos[2:])
-    gallery = Gallery(encodings[rows], np.asarray(owners), dict(enumerate(enrolled)), "bench")
+    gallery = Gallery(encodings[rows], np.asarray(owners), dict(enumerate(enrolled)), "bench", cohort=cohort)
     strangers = np.nonzero(~np.isin(people, enrolled))[0]
     probes = np.asarray(probes)
     figures = {}
@@ -105,7 +105,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     totals = {label: [] for label in rules}
     for _ in range(args.splits):
-        for label, figures in one_split(encodings, qualities, people, args.enrolled, rng, rules).items():
+        for label, figures in one_split(encodings, qualities, people, args.enrolled, rng, rules, pipeline.cohort).items():
             totals[label].append(figures)
     for label, rows in totals.items():
         rank1, right, wrong, rejected = np.mean(rows, axis=0)

@@ -39,7 +39,8 @@ def enroll_e(pipeline, clip: Path, threshold: float):
                 if faces:
                     shots.append(Shot.of(pipeline.encode(frame.image, faces[:1])[0], f"frame {frame.index}"))
     kept, refused = screen_shots(shots, None, threshold)
-    gallery = Gallery(np.stack([s.encoding for s in kept]), np.ones(len(kept), np.int64), {1: "E"}, pipeline.model_id)
+    gallery = Gallery(np.stack([s.encoding for s in kept]), np.ones(len(kept), np.int64), {1: "E"}, pipeline.model_id,
+                      cohort=pipeline.cohort)  # as the app judges
     return gallery, len(kept), refused
 
 
