@@ -6,17 +6,20 @@ threshold names it (a stranger who "looks like" someone) far more often than a t
 The card's cohort is one mean encoding per identity the encoder was trained on (no image, no
 name): a face's *crowding* is its mean cosine similarity to its ``k`` most similar cohort rows.
 
-Every distance between a face being judged and an enrolled person is moved by how much more
-(or less) crowded the face is than a typical one::
+Every distance between a face being judged and an enrolled person grows by how much more
+crowded the face is than a typical one::
 
-    d' = sqrt(d^2 + 2 (crowding - reference))
+    d' = sqrt(d^2 + 2 max(crowding - reference, 0))
 
-which is the distance of the similarity ``cos - crowding + reference``: an adjustment of the
-score, never of the ranking, since it depends on the face alone (the nearest person stays the
-nearest). ``reference`` is the crowding of a typical held-out face, so a typical face keeps its
-distance and the card's thresholds keep their meaning; its thresholds are calibrated on adjusted
-distances. What it gains (named right at the same share of strangers rejected, in the wild and
-at a webcam) is measured in README, "Naming faces".
+which is the distance of the similarity ``cos - max(crowding - reference, 0)``: an adjustment of
+the score, never of the ranking, since it depends on the face alone (the nearest person stays
+the nearest). ``reference`` is the crowding of a typical held-out face. A face less crowded than
+that keeps its plain distance rather than getting an easier one: faces unlike the training
+people (webcam frames, and presumably the children and elderly people the celebrity training
+sets lack) are the least crowded, and a stranger among them must not be named more easily
+than before. The card's thresholds are calibrated on adjusted distances. What it gains (named
+right at the same share of strangers rejected, in the wild and at a webcam) is measured in
+README, "Naming faces".
 """
 
 from __future__ import annotations
@@ -70,11 +73,11 @@ class Cohort:
 
     def adjust(self, distances: np.ndarray | float, crowding: np.ndarray | float) -> np.ndarray:
         """Distances from faces of the given crowding (broadcast against each other) as the
-        card's thresholds mean them. inf stays inf; a distance never goes below 0."""
+        card's thresholds mean them: never shorter than the plain ones; inf stays inf."""
         d = np.asarray(distances, dtype=np.float64)
-        shift = 2.0 * (np.asarray(crowding, dtype=np.float64) - self.reference)
+        shift = 2.0 * np.maximum(np.asarray(crowding, dtype=np.float64) - self.reference, 0.0)
         with np.errstate(invalid="ignore"):
-            out = np.sqrt(np.maximum(d * d + shift, 0.0))
+            out = np.sqrt(d * d + shift)
         return np.where(np.isinf(d), d, out)
 
 

@@ -168,13 +168,13 @@ def pair_distances(pairs: Sequence[Pair], encodings: dict[tuple[str, int], np.nd
 
     With the model's ``cohort`` each distance is adjusted as the app adjusts a face's distance to
     an enrolled person; in a pair neither photo is the enrolled one, so both are judged: the
-    adjustment is by the mean of their crowdings (the root mean square of the pair's two
-    one-sided adjusted distances)."""
+    pair's distance is the root mean square of its two one-sided adjusted distances."""
     left = np.stack([encodings[p.left] for p in pairs])
     right = np.stack([encodings[p.right] for p in pairs])
     distances = np.linalg.norm(left - right, axis=1)
     if cohort is not None:
-        distances = cohort.adjust(distances, (cohort.crowding(left) + cohort.crowding(right)) / 2)
+        one_sided = cohort.adjust(distances, cohort.crowding(left)), cohort.adjust(distances, cohort.crowding(right))
+        distances = np.sqrt((one_sided[0] ** 2 + one_sided[1] ** 2) / 2)
     return distances, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
 
 

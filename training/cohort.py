@@ -7,8 +7,8 @@
 Only identities the encoder was trained on go in: the ones ``split_holdout`` held out (the same
 ``--holdout`` and ``--seed`` as the training run) stay out, because the thresholds are calibrated
 on them, and a held-out face would otherwise find its own identity in the cohort. The
-``reference`` crowding is the median over those held-out faces, so a typical face keeps its
-distance. Each identity's row is the L2-normalised mean of up to ``--per-identity`` of its
+``reference`` crowding is the median over those held-out faces: a face more crowded than that
+has its distances lengthened, any other keeps them. Each identity's row is the L2-normalised mean of up to ``--per-identity`` of its
 crops, stored as float16 (``<card name>-cohort.npy`` next to the card).
 
 Run it again after every export (the cohort is the encoder's own encodings), then
@@ -66,7 +66,7 @@ def cohort_entry(path: Path, cohort: Cohort, per_identity: int) -> dict:
         "rows": f"L2-normalised mean encoding of up to {per_identity} crops of each training identity (float16; "
                 "no image, no name); the identities held out for calibration are not in it",
         "use": "a face's crowding is its mean cosine to its k most similar rows; every distance from a face being "
-               "judged to an enrolled person becomes sqrt(d^2 + 2 (crowding - reference)) (faceapp.cohort)",
+               "judged to an enrolled person becomes sqrt(d^2 + 2 max(crowding - reference, 0)) (faceapp.cohort)",
     }
 
 

@@ -41,6 +41,7 @@ def test_the_reference_is_the_median_crowding_of_the_held_out_faces() -> None:
     cohort = make_cohort(rows, 1, held)
     assert cohort.reference == pytest.approx(np.cos(np.radians(30)), abs=1e-5)
     assert cohort.adjust(np.array([0.7]), cohort.crowding(held[1:2]))[0] == pytest.approx(0.7, abs=1e-4)
+    assert cohort.adjust(np.array([0.7]), cohort.crowding(held[:1]))[0] > 0.7  # on a row: more crowded
 
 
 def test_with_a_cohort_every_ordered_pair_counts_adjusted_by_the_judged_face() -> None:
