@@ -165,8 +165,8 @@ class Gallery:
         return twin
 
     def adjusted(self, distances: np.ndarray, queries: np.ndarray) -> np.ndarray:
-        """(Q, ...) distances from (Q, D) unit ``queries``, as the thresholds mean them: moved by
-        each query's crowding where the gallery has a cohort, unchanged otherwise."""
+        """(Q, ...) distances from (Q, D) unit ``queries``, as the thresholds mean them: lengthened
+        for a crowded query where the gallery has a cohort, unchanged otherwise."""
         if self.cohort is None:
             return np.asarray(distances, dtype=np.float64)
         crowding = self.cohort.crowding(queries)

@@ -5,7 +5,8 @@ forgotten. Off unless chosen (``AppConfig.remember_unknowns``); the retention pe
 (``AppConfig.unknowns_retention_days``) erases old sightings (faceapp.app.privacy).
 
 Grouping rule: a face joins the group whose mean encoding is nearest, if that is within the 1:1
-threshold, else starts a new group. Groups are never merged automatically: two groups of one
+threshold (by the distance the card's thresholds mean: adjusted for a crowded face, as
+``faceapp.cohort`` says), else starts a new group. Groups are never merged automatically: two groups of one
 stranger are better than one group of two strangers, whose naming would enroll a wrong face.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cohort import Cohort
 from ..errors import FaceAppError
 from ..match import distances
 from ..names import validate_name
@@ -48,8 +50,10 @@ def unknown_crops(db: Database, group_id: int) -> list[bytes]:
     return [f.crop for f in db.store.unknown_faces(group_id) if f.crop is not None]
 
 
-def nearest_group(db: Database, model_id: str, encoding: np.ndarray, threshold: float) -> int | None:
-    """The group whose mean encoding is nearest to ``encoding`` when within ``threshold``, else None."""
+def nearest_group(db: Database, model_id: str, encoding: np.ndarray, threshold: float,
+                  cohort: Cohort | None = None) -> int | None:
+    """The group whose mean encoding is nearest to ``encoding`` when within ``threshold``, else None;
+    with the model's ``cohort``, by the distance the threshold means (``faceapp.cohort``)."""
     groups, encodings = db.store.unknown_encodings(model_id)
     if not len(groups) or encodings.shape[1] != np.asarray(encoding).shape[-1]:
         return None
@@ -57,17 +61,20 @@ def nearest_group(db: Database, model_id: str, encoding: np.ndarray, threshold: 
     means = np.stack([encodings[groups == g].mean(axis=0) for g in ids])
     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     gaps = distances(np.asarray(encoding, np.float32), means.astype(np.float32))
+    if cohort is not None:
+        gaps = cohort.adjust(gaps, cohort.crowding(np.asarray(encoding, np.float32)[None])[0])
     best = int(np.argmin(gaps))
     return int(ids[best]) if float(gaps[best]) <= threshold else None
 
 
 def remember_face(db: Database, model_id: str, encoding: np.ndarray, threshold: float, crop: np.ndarray | None = None,
-                  source: str | None = None) -> int:
+                  source: str | None = None, cohort: Cohort | None = None) -> int:
     """Keep one Unknown face (its unit encoding and aligned 112x112 RGB crop) in the nearest
-    group within ``threshold`` (the 1:1 threshold), or a new one; returns the group's id."""
+    group within ``threshold`` (the 1:1 threshold, judged with the model's ``cohort``), or a new
+    one; returns the group's id."""
     from ..images import encode_lossless
 
-    group = nearest_group(db, model_id, encoding, threshold)
+    group = nearest_group(db, model_id, encoding, threshold, cohort)
     kept = None if crop is None else encode_lossless(crop)
     return db.store.remember_unknown(model_id, np.asarray(encoding, np.float32), crop=kept, source=source,
                                      group_id=group)
@@ -121,8 +128,8 @@ class UnknownMemory:
     Unknown track's best face (highest detection score) when the track ends. Needs frames
     processed with crops kept."""
 
-    def __init__(self, db: Database, model_id: str, threshold: float) -> None:
-        self.db, self.model_id, self.threshold = db, model_id, float(threshold)
+    def __init__(self, db: Database, model_id: str, threshold: float, cohort: Cohort | None) -> None:
+        self.db, self.model_id, self.threshold, self.cohort = db, model_id, float(threshold), cohort
         self._best: dict[int, tuple[float, np.ndarray, np.ndarray, str | None]] = {}
         self.remembered: list[int] = []  # group ids, one per face kept
 
@@ -156,5 +163,5 @@ class UnknownMemory:
                 self._keep(best[1], best[2], best[3])
 
     def _keep(self, encoding: np.ndarray, crop: np.ndarray, source: str | None) -> None:
-        self.remembered.append(remember_face(self.db, self.model_id, encoding, self.threshold, crop, source))
+        self.remembered.append(remember_face(self.db, self.model_id, encoding, self.threshold, crop, source, self.cohort))
 

@@ -101,7 +101,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         rule = SightingRule(ctx.config.sighting_interval_s)
         follower = face_follower(pipeline, ctx.config, tracking=not args.no_tracking)
         session = None if args.session is None else AttendanceSession(db, args.session, ctx.config.margin)
-        memory = (UnknownMemory(db, pipeline.model_id, ctx.config.require_threshold())
+        memory = (UnknownMemory(db, pipeline.model_id, ctx.config.require_threshold(), pipeline.cohort)
                   if ctx.config.remember_unknowns else None)
         if photos:
             return _identify_images(follower, db, gallery, rule, spec, args, session, memory)

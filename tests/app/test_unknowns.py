@@ -14,7 +14,14 @@ from faceapp.app.config import resolve_config
 from faceapp.app.database import Database
 from faceapp.app.enrollment import encode_photo
 from faceapp.app.privacy import purge_old_unknowns
-from faceapp.app.unknowns import UnknownMemory, forget_unknown, list_unknowns, name_unknown, remember_face
+from faceapp.app.unknowns import (
+    UnknownMemory,
+    forget_unknown,
+    list_unknowns,
+    name_unknown,
+    nearest_group,
+    remember_face,
+)
 from faceapp.errors import FaceAppError
 from faceapp.images import list_images
 from faceapp.match import identify
@@ -58,7 +65,8 @@ def test_strangers_seen_twice_each_end_up_one_group_each_and_naming_one_makes_th
     group_of: dict[str, list[int]] = {who: [] for who in people}
     for round_ in (0, 1):  # everyone once, then everyone again: a face seen again joins its group
         for who, faces in people.items():
-            group_of[who].append(remember_face(db, model_id, faces[round_].encoding, threshold, faces[round_].crop, who))
+            group_of[who].append(remember_face(db, model_id, faces[round_].encoding, threshold, faces[round_].crop, who,
+                                              shipped_pipeline.cohort))
     together = sum(a == b for a, b in group_of.values())
     owners: dict[int, set[str]] = {}
     for who, groups in group_of.items():
@@ -83,8 +91,9 @@ def test_naming_adds_to_an_existing_person_and_forgetting_erases_the_group(
     first, second, later = (encode_photo(shipped_pipeline, p) for p in (repo_faces.hungry[0], repo_faces.want[0],
                                                                         repo_faces.want[1]))
     db.store.enroll("Person E", first.encoding, model_id)
-    group = remember_face(db, model_id, second.encoding, threshold, second.crop, "door")
-    assert remember_face(db, model_id, later.encoding, threshold, later.crop, "desk") == group
+    cohort = shipped_pipeline.cohort
+    group = remember_face(db, model_id, second.encoding, threshold, second.crop, "door", cohort)
+    assert remember_face(db, model_id, later.encoding, threshold, later.crop, "desk", cohort) == group
     named = name_unknown(db, group, "person e", model_id)
     assert (named.name, named.faces, named.new_person) == ("Person E", 2, False)
     assert db.person("Person E").templates == 3 and list_unknowns(db) == []
@@ -92,6 +101,24 @@ def test_naming_adds_to_an_existing_person_and_forgetting_erases_the_group(
     assert forget_unknown(db, again) == 1 and list_unknowns(db) == []
     with pytest.raises(FaceAppError, match=f"no unknown {again}"):
         name_unknown(db, again, "Someone", model_id)
+
+
+def test_a_crowded_face_joins_a_group_only_by_the_distance_the_threshold_means(db: Database) -> None:
+    from faceapp.cohort import Cohort
+
+    rng = np.random.default_rng(11)
+    hub = rng.standard_normal(16)
+    hub /= np.linalg.norm(hub)
+    bunched = hub + 0.3 * rng.standard_normal((50, 16))
+    cohort = Cohort(bunched / np.linalg.norm(bunched, axis=1, keepdims=True), k=10, reference=0.3)
+    first = db.store.remember_unknown("m", hub.astype(np.float32))
+    other = rng.standard_normal(16)
+    other -= other.dot(hub) * hub
+    near = np.cos(0.6) * hub + np.sin(0.6) * other / np.linalg.norm(other)  # 0.59 from the group, also crowded
+    assert cohort.crowding(near[None])[0] > cohort.reference
+    assert nearest_group(db, "m", near, 0.65) == first  # by plain distance: the same stranger
+    assert nearest_group(db, "m", near, 0.65, cohort) is None  # crowded: it must come nearer
+    assert remember_face(db, "m", near, 0.65, cohort=cohort) != first  # so it starts a group of its own
 
 
 def test_the_retention_purge_erases_unknowns_older_than_the_period(db: Database) -> None:
@@ -111,7 +138,7 @@ def test_a_track_that_stays_unknown_is_remembered_once_with_its_best_face(
 
     model_id = shipped_pipeline.model_id
     faces = [encode_photo(shipped_pipeline, p) for p in repo_faces.hungry[:3]]
-    memory = UnknownMemory(db, model_id, threshold)
+    memory = UnknownMemory(db, model_id, threshold, shipped_pipeline.cohort)
 
     class Stranger:  # a Decision as faceapp.decide makes it for a face of track 4 that stays Unknown
         accepted, name, person_id, distance, reason, track = False, None, None, 1.3, "too far", 4
