@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cohort import Cohort
 from ..errors import FaceAppError
 from ..match import Gallery, identify_many
 from ..names import name_key
@@ -57,11 +58,12 @@ def lookalikes(shots: Sequence[Shot], gallery: Gallery | None, threshold: float,
 
 
 def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
-                 threshold: float | None = None) -> tuple[list[Shot], list[str]]:
+                 threshold: float | None = None, cohort: Cohort | None = None) -> tuple[list[Shot], list[str]]:
     """The shots fit to store, and a message for each one that is not: a face too poor to judge
     (``Shot.problems``), or, with ``threshold``, a face unlike the person's other faces (these
     shots and their ``existing`` templates): farther than the 1:1 ``threshold`` from the mean of
-    the others, so it would not even be verified as them. The worst such shot goes first and the
+    the others (by the distance the model's ``cohort`` makes of it, as verify measures it), so it
+    would not even be verified as them. The worst such shot goes first and the
     rest are measured again without it; two faces with nothing else to go by that disagree are
     both refused, as there is no telling which is right."""
     refused = [poor_face_message(s.label(n), s.problems) for n, s in enumerate(shots, 1) if s.problems]
@@ -69,15 +71,17 @@ def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
     if threshold is None or not kept:
         return [s for _, s in kept], refused
     others = np.zeros((0, kept[0][1].encoding.shape[0]), np.float32) if existing is None else np.asarray(existing)
-    while True:
+    crowding = {n: cohort.crowding(s.encoding[None])[0] for n, s in kept} if cohort is not None else {}
+    while kept:  # every new shot may be refused when the person's templates say otherwise
         faces = np.concatenate([np.stack([s.encoding for _, s in kept]), others])
         if len(faces) < 2:
             break
         total = faces.sum(axis=0)
         distances = []
-        for i, (_, shot) in enumerate(kept):
+        for i, (n, shot) in enumerate(kept):
             rest = total - faces[i]
-            distances.append(float(np.linalg.norm(shot.encoding - rest / max(np.linalg.norm(rest), 1e-12))))
+            plain = float(np.linalg.norm(shot.encoding - rest / max(np.linalg.norm(rest), 1e-12)))
+            distances.append(float(cohort.adjust(plain, crowding[n])) if cohort is not None else plain)
         worst = int(np.argmax(distances))
         if distances[worst] <= threshold:
             break

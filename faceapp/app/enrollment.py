@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cohort import Cohort
 from ..decide import JudgeLimits
 from ..errors import FaceAppError, ImageError, MultipleFacesError, NoFaceError
 from ..names import validate_name
@@ -194,11 +195,11 @@ class Enrolled:
 
 
 def store_shots(db: Database, name: str, shots: Sequence[Shot], model_id: str, keep_thumbnail: bool = True,
-                keep_crops: bool = True, threshold: float | None = None) -> Enrolled:
+                keep_crops: bool = True, threshold: float | None = None, cohort: Cohort | None = None) -> Enrolled:
     """Store ``shots`` as ``name``'s templates in one transaction (the person is created if
     needed; a failure leaves the database as it was). The best shot becomes the thumbnail.
     A shot :func:`screen_shots` refuses (with ``threshold``, also one unlike the person's other
-    faces) stores nothing: RefusedShotsError says which and why."""
+    faces, judged with the model's ``cohort``) stores nothing: RefusedShotsError says which and why."""
     from ..images import encode_jpeg, encode_lossless
 
     if not shots:
@@ -206,7 +207,7 @@ def store_shots(db: Database, name: str, shots: Sequence[Shot], model_id: str, k
     name = validate_name(name)
     new_person = not db.has_person(name)
     existing = None if new_person else db.store.templates_of(name, model_id)
-    _, refused = screen_shots(shots, existing, threshold)
+    _, refused = screen_shots(shots, existing, threshold, cohort)
     if refused:
         raise RefusedShotsError("; ".join(refused) + "; nothing was enrolled")
     thumbnail = encode_jpeg(max(shots, key=lambda s: s.quality).crop, THUMBNAIL_QUALITY) if keep_thumbnail else None
@@ -273,7 +274,7 @@ def import_people(db: Database, pipeline: Pipeline, folders: Sequence[Path], lar
             images = []
             messages.append(f"{folder}: cannot read the folder ({exc.strerror or exc})")
         shots, problems = photo_shots(pipeline, images, largest)
-        shots, refused = screen_shots(shots, None, threshold)
+        shots, refused = screen_shots(shots, None, threshold, pipeline.cohort)
         problems += refused
         messages += [f"skipped {p}" for p in problems]
         if not shots:

@@ -46,7 +46,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
                 f"the face in {other.sources[0]} already matches enrolled person {other.name!r} "
                 f"(distance {other.distance:.4f} <= {threshold:.4f}); enrolling {name!r} anyway"
             )
-        enrolled = store_shots(db, name, shots, pipeline.model_id, threshold=threshold)
+        enrolled = store_shots(db, name, shots, pipeline.model_id, threshold=threshold, cohort=pipeline.cohort)
     verb = "enrolled" if enrolled.new_person else "added to"
     out(f"{verb} {enrolled.name}: {enrolled.added} template{'s' if enrolled.added != 1 else ''} ({enrolled.total} in total)")
     return EXIT_OK

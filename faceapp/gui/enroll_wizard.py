@@ -335,7 +335,7 @@ class EnrollWizard(QWizard):
         config = self.state.config  # privacy settings as they are now, at the moment of storing
         try:
             store_shots(db, self.name, shots, info.model_id, keep_thumbnail=config.keep_thumbnails,
-                        keep_crops=config.keep_face_crops, threshold=self.state.threshold)
+                        keep_crops=config.keep_face_crops, threshold=self.state.threshold, cohort=info.cohort)
         except FaceAppError as exc:
             page.error.setText(f"{NO} Cannot save: {exc}")
             return False

@@ -101,23 +101,31 @@ def test_photos_too_poor_to_judge_are_refused_with_what_is_wrong(shipped_pipelin
 
 
 def test_a_face_unlike_the_persons_others_is_refused_and_the_rest_kept(shots, shipped_model_card) -> None:
+    from faceapp.cohort import Cohort, load_cohort
     from faceapp.embed import read_card
 
-    threshold = read_card(shipped_model_card).default_threshold
+    card = read_card(shipped_model_card)
+    threshold, cohort = card.default_threshold, load_cohort(card.cohort.path, card.cohort.sha256, card.cohort.k,
+                                                            card.cohort.reference)
     stranger = shots["doorway"][0]
-    kept, refused = screen_shots([*shots["e"][:3], stranger], None, threshold)
+    kept, refused = screen_shots([*shots["e"][:3], stranger], None, threshold, cohort)
     assert kept == shots["e"][:3]
     (message,) = refused
     assert message.startswith(f"{stranger.source}: does not look like the person's other faces (distance ")
-    assert screen_shots(shots["e"], None, threshold) == (shots["e"], [])  # E's own faces agree
+    assert screen_shots(shots["e"], None, threshold, cohort) == (shots["e"], [])  # E's own faces agree
     assert screen_shots([*shots["e"], stranger], None, None)[1] == []  # no threshold: no agreement check
     # Two faces with nothing else to go by: no telling which is right, so neither is stored.
-    kept, refused = screen_shots([shots["e"][0], stranger], None, threshold)
+    kept, refused = screen_shots([shots["e"][0], stranger], None, threshold, cohort)
     assert kept == [] and len(refused) == 2 and all("do not look like one person" in m for m in refused)
     # ... unless the person's templates already say who they are.
     existing = np.stack([s.encoding for s in shots["e"][1:3]])
-    kept, refused = screen_shots([shots["e"][0], stranger], existing, threshold)
+    kept, refused = screen_shots([shots["e"][0], stranger], existing, threshold, cohort)
     assert kept == [shots["e"][0]] and len(refused) == 1
+    # A crowded face is measured as verify measures it: lengthened, never shortened.
+    # (Here every new shot is refused while the person's templates stay: the check ends there.)
+    crowded = Cohort(np.stack([s.encoding for s in shots["e"]]), k=2, reference=0.0)  # E's own faces: very crowded
+    kept, refused = screen_shots([shots["e"][0], stranger], existing, threshold, crowded)
+    assert kept == [] and len(refused) == 2
 
 
 def test_storing_refuses_every_shot_when_one_is_refused_and_leaves_the_database_as_it_was(
