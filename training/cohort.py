@@ -8,8 +8,9 @@ Only identities the encoder was trained on go in: the ones ``split_holdout`` hel
 ``--holdout`` and ``--seed`` as the training run) stay out, because the thresholds are calibrated
 on them, and a held-out face would otherwise find its own identity in the cohort. The
 ``reference`` crowding is the median over those held-out faces: a face more crowded than that
-has its distances lengthened, any other keeps them. Each identity's row is the L2-normalised mean of up to ``--per-identity`` of its
-crops, stored as float16 (``<card name>-cohort.npy`` next to the card).
+has its distances lengthened, any other keeps them. Each identity's row is the L2-normalised
+mean of up to ``--per-identity`` of its crops, stored as float16 (``<card name>-cohort.npy``
+next to the card).
 
 Run it again after every export (the cohort is the encoder's own encodings), then
 ``python -m training.calibrate_open_set ../shared/datasets/celeba-aligned --write`` for the
