@@ -173,7 +173,10 @@ def pair_distances(pairs: Sequence[Pair], encodings: dict[tuple[str, int], np.nd
     right = np.stack([encodings[p.right] for p in pairs])
     distances = np.linalg.norm(left - right, axis=1)
     if cohort is not None:
-        one_sided = cohort.adjust(distances, cohort.crowding(left)), cohort.adjust(distances, cohort.crowding(right))
+        keys = sorted(encodings)  # each image's crowding once, however many pairs it is in
+        crowding = dict(zip(keys, cohort.crowding(np.stack([encodings[k] for k in keys]))))
+        one_sided = (cohort.adjust(distances, np.array([crowding[p.left] for p in pairs])),
+                     cohort.adjust(distances, np.array([crowding[p.right] for p in pairs])))
         distances = np.sqrt((one_sided[0] ** 2 + one_sided[1] ** 2) / 2)
     return distances, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
 

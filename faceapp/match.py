@@ -297,7 +297,7 @@ def verify(query: np.ndarray, gallery: Gallery, person_id: int, threshold: float
         raise UnknownPersonError(
             f"{who} has no templates for model {gallery.model_id!r}; enroll them first"
         )
-    distance = float(gallery.adjusted(np.array([_distance(rows[0], q)]), q[None, :])[0])
+    distance = _judged_distance(gallery, rows[0], q)
     return Match(name=gallery.names[pid], distance=distance, accepted=distance <= t, person_id=pid)
 
 
@@ -310,8 +310,13 @@ def _best_rows(q: np.ndarray, gallery: Gallery) -> np.ndarray:
     return np.argmax(q @ gallery.encodings.T, axis=1)
 
 
+def _judged_distance(gallery: Gallery, row: np.ndarray, query: np.ndarray) -> float:
+    """:func:`_distance` from ``query`` to one of ``gallery``'s rows, as its thresholds mean it."""
+    return float(gallery.adjusted(np.array([_distance(row, query)]), query[None, :])[0])
+
+
 def _decide(gallery: Gallery, index: int, query: np.ndarray, threshold: float) -> Match:
-    distance = float(gallery.adjusted(np.array([_distance(gallery.encodings[index], query)]), query[None, :])[0])
+    distance = _judged_distance(gallery, gallery.encodings[index], query)
     if distance <= threshold:
         pid = int(gallery.person_ids[index])
         return Match(name=gallery.names[pid], distance=distance, accepted=True, person_id=pid)
