@@ -146,6 +146,14 @@ def _cohort_card(card_path: Path, entry: dict | None) -> CohortCard | None:
     return CohortCard(card_path.parent / entry["file"], str(entry["sha256"]), int(entry["k"]), float(entry["reference"]))
 
 
+def tanh_mlp(x: np.ndarray, mean: np.ndarray, std: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
+             b2: float) -> np.ndarray:
+    """The quality head's network: standardise, one tanh hidden layer, one linear output
+    (``training/quality_head.py`` fits it and runs its candidates through this too)."""
+    hidden = np.tanh(((x - mean) / std) @ w1 + b1)
+    return hidden @ w2 + b2
+
+
 QUALITY_INPUTS = ["mirror_agreement", "log_prenorm_norm_crop", "log_prenorm_norm_mirror"]
 PRENORM_OUTPUT = "prenorm_norm"  # the ONNX copy's second output: each image's norm before L2 normalisation
 
@@ -181,8 +189,7 @@ class QualityHead:
 
     def __call__(self, agreement: np.ndarray, norm_crop: np.ndarray, norm_mirror: np.ndarray) -> np.ndarray:
         x = np.stack([agreement, np.log(np.maximum(norm_crop, 1e-12)), np.log(np.maximum(norm_mirror, 1e-12))], 1)
-        hidden = np.tanh(((x - self.mean) / self.std) @ self.w1 + self.b1)
-        return (hidden @ self.w2 + self.b2).astype(np.float32)
+        return tanh_mlp(x, self.mean, self.std, self.w1, self.b1, self.w2, self.b2).astype(np.float32)
 
     def of_mirrored(self, units: np.ndarray, norms: np.ndarray) -> np.ndarray:
         """Quality of each face from the unit encodings and pre-normalisation norms of

@@ -20,7 +20,7 @@ import numpy as np
 from .align import align_face
 from .decide import Decision, OpenSetRule, decide_many, people_count
 from .match import Gallery
-from .quality import FaceQuality, LearnedQuality, assess, learned_qualities
+from .quality import FaceQuality, assess
 from .track import FaceTracker, Track, TrackSummary
 from .types import Detection, FaceResult, Frame, FrameResult
 
@@ -91,7 +91,7 @@ class FaceFollower:
                   if self.settings.encode_all or (self.rule.limits.judgeable(q) and t.wants_encoding(
                       frame.index, q, self.settings.warmup, self.settings.reencode_every))]
         started = time.perf_counter()
-        encodings, learned = self._embed([crops[i] for i in wanted])
+        encodings, learned = self.pipeline.embed_crops([crops[i] for i in wanted])
         for i, value in zip(wanted, learned):
             qualities[i] = replace(qualities[i], learned=value)
         timings["embed"] = _ms_since(started)
@@ -115,7 +115,7 @@ class FaceFollower:
                qualities: list[FaceQuality], keep_crops: bool, timings: dict[str, float]) -> TrackedFrame:
         """Every face encoded and decided on its own (photos, and tracking off)."""
         started = time.perf_counter()
-        encodings, learned = self._embed(crops)
+        encodings, learned = self.pipeline.embed_crops(crops)
         qualities = [replace(q, learned=value) for q, value in zip(qualities, learned)]
         timings["embed"] = _ms_since(started)
         started = time.perf_counter()
@@ -147,13 +147,6 @@ class FaceFollower:
         if gallery is None or len(gallery) == 0:
             return [_unknown("nobody enrolled", q.value if q is not None else None) for q in qualities]
         return decide_many(encodings, gallery, self.rule, qualities)
-
-    def _embed(self, crops: list[np.ndarray]) -> tuple[np.ndarray, list[LearnedQuality | None]]:
-        """Encodings of ``crops`` and each one's learned quality (None where the card has no head)."""
-        if not crops:
-            return np.zeros((0, self.pipeline.encoder.dim), np.float32), []
-        encodings, values = self.pipeline.encoder.embed_with_quality(np.stack(crops))
-        return encodings, learned_qualities(self.pipeline.encoder, values, len(crops))
 
 
 def _ms_since(started: float) -> float:

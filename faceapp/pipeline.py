@@ -21,7 +21,7 @@ from .detect import Detector, detect_in_crop, load_detector, pick_central
 from .embed import Encoder, load_encoder
 from .errors import MultipleFacesError, NoFaceError
 from .match import Gallery, identify_many
-from .quality import FaceQuality, assess, learned_qualities
+from .quality import FaceQuality, LearnedQuality, assess, learned_qualities
 from .types import Detection, FaceResult, Frame, FrameResult, Match
 
 
@@ -54,12 +54,17 @@ class Pipeline:
         filling the whole image (passport-style crops); live frames skip it for speed."""
         return detect_in_crop(self.detector, image) if still else self.detector.detect(image)
 
+    def embed_crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, list[LearnedQuality | None]]:
+        """Encodings of aligned ``crops`` ((0, D) for none) and each one's learned quality (None
+        where the card has no quality head), with the card's cut-offs where it enforces them."""
+        if not crops:
+            return np.zeros((0, self.encoder.dim), np.float32), []
+        encodings, values = self.encoder.embed_with_quality(np.stack(crops))
+        return encodings, learned_qualities(self.encoder, values, len(crops))
+
     def encode(self, image: np.ndarray, detections: list[Detection]) -> list[EncodedFace]:
         crops = [align_face(image, d.landmarks) for d in detections]
-        if not crops:
-            return []
-        encodings, values = self.encoder.embed_with_quality(np.stack(crops))
-        learned = learned_qualities(self.encoder, values, len(crops))
+        encodings, learned = self.embed_crops(crops)
         return [EncodedFace(d, c, e, assess(d, c, q)) for d, c, e, q in zip(detections, crops, encodings, learned)]
 
     def encode_one(self, image: np.ndarray, largest: bool = False, label: str = "image") -> EncodedFace:

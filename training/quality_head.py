@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from faceapp.embed import tanh_mlp
 from faceapp.model import TowerConfig, build_tower
 
 from .data import FaceSet, attach_teacher, center_teacher, load_faceset, split_holdout, to_tensor
@@ -151,8 +152,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, hidden: int = 32, epochs: int = 400, 
 
 
 def run_head(head: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    hidden = np.tanh(((x - head["mean"]) / head["std"]) @ head["w1"] + head["b1"])
-    return hidden @ head["w2"] + head["b2"]
+    """A fitted head over ``x``, through the app's own network (``faceapp.embed.tanh_mlp``)."""
+    return tanh_mlp(x, head["mean"], head["std"], head["w1"], head["b1"], head["w2"], head["b2"])
 
 
 def discard_order(quality: np.ndarray, seed: int = 0) -> np.ndarray:
