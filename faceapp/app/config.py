@@ -63,6 +63,7 @@ class AppConfig:
     open_set_level: str | None = None  # the level in use; None: the card has none (1:1 threshold only)
     fpir_table: Mapping[int, float] = field(default_factory=dict)  # gallery size -> distance, of that level
     fpir_levels: tuple[str, ...] = ()  # the card's levels
+    default_open_set_level: str | None = None  # the card's own choice among them
     margin: float = 0.0  # the margin in use
     model_id: str | None = None
     card_error: str | None = None  # why the card could not be read
@@ -109,7 +110,7 @@ class AppConfig:
 
 _FIELDS = {f.name for f in fields(AppConfig)}
 _DERIVED = {"threshold", "thresholds", "default_level", "model_id", "card_error", "open_set_level", "fpir_table",
-            "fpir_levels", "margin"}
+            "fpir_levels", "default_open_set_level", "margin"}
 
 
 def defaults() -> dict[str, Any]:
@@ -156,6 +157,7 @@ def resolve_config(
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = defaults()
     saved_level = (prefs or {}).get("far_level")
+    saved_fpir = (prefs or {}).get("fpir_level")
     for layer in (prefs or {}, from_environment(environ), flags or {}):
         unknown = set(layer) - _FIELDS
         if unknown:
@@ -172,12 +174,14 @@ def resolve_config(
     # A level saved in the GUI that this card lacks (another model was chosen since) falls back
     # to the card's default; one given on the command line is an error (with_card).
     lenient = saved_level is not None and config.far_level == saved_level and not (flags or {}).get("far_level")
-    return with_card(config, lenient_level=lenient)
+    lenient_fpir = saved_fpir is not None and config.fpir_level == saved_fpir and not (flags or {}).get("fpir_level")
+    return with_card(config, lenient_level=lenient, lenient_fpir=lenient_fpir)
 
 
-def with_card(config: AppConfig, lenient_level: bool = False) -> AppConfig:
+def with_card(config: AppConfig, lenient_level: bool = False, lenient_fpir: bool = False) -> AppConfig:
     """``config`` with the card's facts and the resolved threshold (or the card's error).
-    ``lenient_level``: a FAR level the card lacks means its default level, not an error."""
+    ``lenient_level`` / ``lenient_fpir``: a FAR / FPIR level the card lacks (saved in the GUI
+    before another model was chosen) means the card's default level, not an error."""
     from ..embed import read_card  # JSON only: no torch
 
     try:
@@ -193,14 +197,14 @@ def with_card(config: AppConfig, lenient_level: bool = False) -> AppConfig:
         level = None
     threshold = resolve_threshold(card.thresholds, card.default_level, config.threshold_override,
                                   level, config.custom_threshold)
-    fpir_level, fpir_table = resolve_fpir(card.fpir_thresholds, card.default_fpir, config.fpir_level,
-                                          lenient_level)
+    fpir_level, fpir_table = resolve_fpir(card.fpir_thresholds, card.default_fpir, config.fpir_level, lenient_fpir)
     margin = card.min_margin if config.min_margin is None else config.min_margin
     if not (math.isfinite(margin) and margin >= 0):
         raise ConfigError(f"--margin must be a distance >= 0, got {margin}")
     return replace(config, threshold=threshold, thresholds=dict(card.thresholds), default_level=card.default_level,
                    model_id=card.model_id, card_error=None, open_set_level=fpir_level, fpir_table=fpir_table,
-                   fpir_levels=tuple(sorted(card.fpir_thresholds, key=float, reverse=True)), margin=float(margin))
+                   fpir_levels=tuple(sorted(card.fpir_thresholds, key=float, reverse=True)),
+                   default_open_set_level=card.default_fpir if card.fpir_thresholds else None, margin=float(margin))
 
 
 def resolve_fpir(levels: Mapping[str, Mapping[int, float]], default: str | None, wanted: str | None,

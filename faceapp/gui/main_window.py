@@ -39,8 +39,10 @@ from .prefs import (
     APPLICATION,
     ORGANIZATION,
     GuiPrefs,
+    as_in_use,
     config_layer,
     explicit_layer,
+    kept_unless_changed,
     load_prefs,
     overruled_flags,
     save_prefs,
@@ -492,8 +494,10 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         info, config = self.state.info, self.state.config
+        saved = replace(self.prefs, source=self.current_source or self.prefs.source)
+        shown = as_in_use(saved, config) if info else saved
         dialog = SettingsDialog(
-            replace(self.prefs, source=self.current_source or self.prefs.source),
+            shown,
             dict(config.thresholds) if info else None,
             config.default_level if info else None,
             self,
@@ -501,8 +505,10 @@ class MainWindow(QMainWindow):
                    f"device {info.device if info else config.device}",
             encryption=encryption_state(config),
             encrypt=self.encrypt_database,
+            open_set_levels=config.fpir_levels if info else None,
+            default_open_set_level=config.default_open_set_level if info else None,
         )
-        dialog.accepted.connect(lambda: self.apply_prefs(dialog.prefs()))
+        dialog.accepted.connect(lambda: self.apply_prefs(kept_unless_changed(saved, shown, dialog.prefs())))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
@@ -559,6 +565,7 @@ class MainWindow(QMainWindow):
         (from its next frame on), the database, the model (loaded again in the worker)."""
         old = self.state.config
         self.state.set_config(config)  # the panels re-read their live settings from it
+        self.worker.set_config(config)  # the open-set level and margin its next frame is decided by
         self.worker.set_threshold(config.threshold)  # None (no readable card): nobody is named
         if self.state.info is not None:
             self.model_status.setToolTip(f"distance threshold {fmt_distance(config.threshold)}")

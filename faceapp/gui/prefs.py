@@ -32,6 +32,9 @@ class GuiPrefs:
     resolution: str = "native"
     security_level: str = ""  # "" = the model card's default FAR level; a level such as "0.001"; or "custom"
     custom_threshold: float = 0.0
+    # "" = the model card's default open-set level; else one of its FPIR levels ("0.01"): the
+    # share of strangers that "who is this?" (identify, attendance) may name.
+    open_set_level: str = ""
     device: str = "auto"
     model_path: str = ""  # "" = the entry point's (shipped) model
     db_path: str = ""  # "" = the entry point's database
@@ -57,6 +60,7 @@ _KEYS = {
     "resolution": "source/resolution",
     "security_level": "security/level",
     "custom_threshold": "security/custom_threshold",
+    "open_set_level": "identify/open_set_level",
     "device": "model/device",
     "model_path": "model/path",
     "db_path": "database/path",
@@ -137,7 +141,8 @@ def config_layer(prefs: GuiPrefs) -> dict[str, Any]:
 
     An empty path means "not chosen here", so it leaves the setting to the layers below; the
     security level becomes a FAR level of the card, or a custom threshold, or nothing (the
-    card's default level). Only settings the GUI can change appear: the rest are never saved.
+    card's default level); the open-set level an FPIR level of the card, or nothing (its
+    default). Only settings the GUI can change appear: the rest are never saved.
     """
     layer: dict[str, Any] = {
         "db": prefs.db_path or None,
@@ -158,6 +163,8 @@ def config_layer(prefs: GuiPrefs) -> dict[str, Any]:
         layer["custom_threshold"] = prefs.custom_threshold if prefs.custom_threshold > 0 else None
     elif prefs.security_level:
         layer["far_level"] = prefs.security_level
+    if prefs.open_set_level:
+        layer["fpir_level"] = prefs.open_set_level
     return {key: value for key, value in layer.items() if value is not None}
 
 
@@ -181,6 +188,7 @@ COMPETING_FLAGS: dict[str, tuple[str, ...]] = {
     "device": ("device",),
     "security_level": ("threshold_override", "far_level"),
     "custom_threshold": ("threshold_override", "far_level"),
+    "open_set_level": ("fpir_level",),
 }
 _PATHS = ("db_path", "model_path")  # "" here means "not chosen": the command line's applies again
 
@@ -205,8 +213,39 @@ def overruled_flags(old: GuiPrefs, new: GuiPrefs, before: frozenset[str] = froze
     return frozenset(overruled)
 
 
+def as_in_use(prefs: GuiPrefs, config: AppConfig) -> GuiPrefs:
+    """``prefs`` with the security and open-set levels that ``config`` runs with, for the
+    settings dialog to open on: a --threshold or --far given at start shows as what it is, not
+    as the saved choice it beat. ``config`` must have read its model card."""
+    level = next((name for name, distance in config.thresholds.items() if distance == config.threshold), None)
+    if config.threshold_override is not None or config.custom_threshold is not None or level is None:
+        security = {"security_level": CUSTOM_LEVEL, "custom_threshold": config.threshold or prefs.custom_threshold}
+    else:
+        security = {"security_level": level}
+    return replace(prefs, open_set_level=config.open_set_level or "", **security)
+
+
+def _same_security(a: GuiPrefs, b: GuiPrefs) -> bool:
+    if a.security_level != b.security_level:
+        return False  # the dialog shows thresholds to 4 decimals
+    return a.security_level != CUSTOM_LEVEL or round(a.custom_threshold, 4) == round(b.custom_threshold, 4)
+
+
+def kept_unless_changed(saved: GuiPrefs, shown: GuiPrefs, edited: GuiPrefs) -> GuiPrefs:
+    """What the settings dialog's OK saves: ``edited``, except that a level the user left as
+    ``shown`` keeps its ``saved`` value. The dialog opens on the levels in use, often the card's
+    defaults or a command line's; pressing OK to change something else must neither save them
+    as choices of the user's (a default would then stop following the card) nor overrule the
+    command line (``overruled_flags``)."""
+    if _same_security(edited, shown):
+        edited = replace(edited, security_level=saved.security_level, custom_threshold=saved.custom_threshold)
+    if edited.open_set_level == shown.open_set_level:
+        edited = replace(edited, open_set_level=saved.open_set_level)
+    return edited
+
+
 def far_label(level: str) -> str:
-    """'0.001' -> '1 in 1,000'."""
+    """'0.001' -> '1 in 1,000'; '0.03' -> '3 in 100'."""
     try:
         value = float(level)
     except ValueError:
@@ -216,6 +255,8 @@ def far_label(level: str) -> str:
     inverse = 1.0 / value
     if abs(inverse - round(inverse)) < 1e-6 * inverse:
         return f"1 in {round(inverse):,}"
+    if abs(value * 100 - round(value * 100)) < 1e-9:  # 0.03: "3 in 100" reads better than "1 in 33.3"
+        return f"{round(value * 100)} in 100"
     return f"{value:.3g}"
 
 

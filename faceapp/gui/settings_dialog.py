@@ -1,5 +1,5 @@
 """Settings: source and resolution, security level (the model card's FAR levels or a custom
-threshold), device, model and database paths, thumbnails, the verify/identify/enroll knobs,
+threshold), how many strangers "who is this?" may name (the card's FPIR levels), device, model and database paths, thumbnails, the verify/identify/enroll knobs,
 and privacy: how long events are kept and whether the database is encrypted."""
 
 from __future__ import annotations
@@ -68,9 +68,12 @@ class SettingsDialog(QDialog):
         in_use: str = "",
         encryption: str = "",
         encrypt: Callable[[], str] | None = None,
+        open_set_levels: tuple[str, ...] | None = None,
+        default_open_set_level: str | None = None,
     ) -> None:
         """``thresholds``/``default_level``: the model card's FAR levels (None: the model is not
-        loaded, so the saved choice is kept as it is). ``in_use``: what the window runs with now (database, model, device), shown because
+        loaded, so the saved choice is kept as it is); ``open_set_levels`` /
+        ``default_open_set_level`` likewise its FPIR levels (None: not loaded; empty: it has none). ``in_use``: what the window runs with now (database, model, device), shown because
         a command-line option such as --db wins over an empty field here."""
         super().__init__(parent)
         self.setWindowTitle("faceapp settings")
@@ -105,6 +108,7 @@ class SettingsDialog(QDialog):
         self.threshold.setValue(prefs.custom_threshold or fallback)
         self.level.currentIndexChanged.connect(lambda *_: self._level_changed())
         self._level_changed()
+        self.strangers = self._open_set_combo(prefs.open_set_level, open_set_levels, default_open_set_level)
 
         self.device = QComboBox()
         for d in DEVICES:
@@ -151,6 +155,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout(security_box)
         form.addRow("Level:", self.level)
         form.addRow("Custom threshold:", self.threshold)
+        form.addRow("Identify may name:", self.strangers)
         form.addRow("Verify needs", self._pair(self.needed, " agreeing of the last ", self.window, " frames with a face"))
         form.addRow("Lock out after", self._pair(self.max_rejections, " rejections for ", self.lockout, ""))
         form.addRow("Log people who arrive after an absence of", self.interval)
@@ -179,6 +184,25 @@ class SettingsDialog(QDialog):
         for box in (source_box, security_box, model_box, privacy_box):
             layout.addWidget(box)
         layout.addWidget(buttons)
+
+    @staticmethod
+    def _open_set_combo(saved: str, levels: tuple[str, ...] | None, default: str | None) -> QComboBox:
+        """The card's FPIR levels, most lenient first: the share of strangers that identify and
+        attendance may name (each level's distance depends on how many people are enrolled)."""
+        combo = QComboBox()
+        combo.setToolTip("How often a stranger, someone never enrolled, may be named as an enrolled person. "
+                         "Stricter levels name fewer strangers and leave more enrolled people unnamed; "
+                         "the distance allowed shrinks as more people are enrolled.")
+        if levels is None:  # model not loaded: keep the choice
+            combo.addItem("as chosen before (the model is not loaded)", saved)
+        elif not levels:
+            combo.addItem("anyone within the security level's distance (the model card has no open-set levels)", saved)
+            combo.setEnabled(False)
+        for level in levels or ():
+            suffix = " (default)" if level == default else ""
+            combo.addItem(f"{far_label(level)} strangers{suffix}", level)
+        combo.setCurrentIndex(max(0, combo.findData(saved or (default or ""))))
+        return combo
 
     @staticmethod
     def _spin(value: int, low: int, high: int, suffix: str = "") -> QSpinBox:
@@ -240,6 +264,7 @@ class SettingsDialog(QDialog):
                 resolution=self.resolution.currentData(),
                 security_level=level,
                 custom_threshold=float(self.threshold.value()),
+                open_set_level=self.strangers.currentData(),
                 device=self.device.currentData(),
                 model_path=self.model_path.text().strip(),
                 db_path=self.db_path.text().strip(),

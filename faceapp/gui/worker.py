@@ -162,6 +162,12 @@ class VideoWorker(QObject):
     def set_gallery(self, gallery: Gallery | None) -> None:
         self._gallery = gallery  # immutable; one reference assignment is atomic
 
+    def set_config(self, config: AppConfig) -> None:
+        """The settings the next frame is decided by (open-set level, margin, a --threshold that
+        no longer applies); a new model or device also needs ``reload``."""
+        with self._lock:
+            self._config = config
+
     def set_threshold(self, threshold: float | None) -> None:
         """The distance threshold faces are matched under from the next frame on (None: none)."""
         self._threshold = None if threshold is None else float(threshold)
@@ -170,6 +176,11 @@ class VideoWorker(QObject):
         """False: encode a tracked face only when its track needs it (identify mode's speed-up);
         True: every face of every frame, as live verify and enroll need."""
         self._encode_every_frame = bool(every)
+
+    @property
+    def config(self) -> AppConfig:
+        """The settings the next frame is decided by."""
+        return self._config
 
     @property
     def threshold(self) -> float | None:

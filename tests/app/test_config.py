@@ -101,7 +101,7 @@ def test_the_open_set_level_and_margin_come_from_the_card_unless_chosen(card: Pa
     config = resolve_config(flags={"model_path": card}, environ={})
     assert (config.open_set_level, dict(config.fpir_table), config.margin) == ("0.05", {1: 1.0, 100: 0.75}, 0.04)
     assert config.fpir_level is None and config.min_margin is None  # nothing was chosen: nothing to save
-    assert config.fpir_levels == ("0.05", "0.01")
+    assert config.fpir_levels == ("0.05", "0.01") and config.default_open_set_level == "0.05"
     rule = identify_rule(config)
     assert rule.threshold_for(1) == 0.8 and rule.threshold_for(100) == 0.75  # capped by the 1:1 default, 0.8
     chosen = resolve_config(flags={"model_path": card, "fpir_level": "1e-2", "min_margin": 0.1}, environ={})
@@ -111,6 +111,16 @@ def test_the_open_set_level_and_margin_come_from_the_card_unless_chosen(card: Pa
         resolve_config(flags={"model_path": card, "fpir_level": "0.2"}, environ={})
     with pytest.raises(ConfigError, match="--margin"):
         resolve_config(flags={"model_path": card, "min_margin": -1.0}, environ={})
+
+
+def test_a_saved_open_set_level_another_card_lacks_falls_back_to_its_default(card: Path) -> None:
+    open_set_card(card)
+    saved = resolve_config(flags={"model_path": card}, prefs={"fpir_level": "0.001"}, environ={})
+    assert saved.open_set_level == "0.05"  # chosen in the GUI for another model: the card's default
+    assert resolve_config(flags={"model_path": card}, prefs={"fpir_level": "0.01"}, environ={}).open_set_level == "0.01"
+    with pytest.raises(ConfigError, match="--fpir 0.2"):  # the command line's is an error, whatever is saved
+        resolve_config(flags={"model_path": card, "fpir_level": "0.2"}, prefs={"far_level": "0.001", "fpir_level": "0.01"},
+                       environ={})
 
 
 def test_a_card_without_open_set_levels_identifies_under_the_1v1_threshold(card: Path) -> None:

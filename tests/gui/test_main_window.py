@@ -418,6 +418,43 @@ def test_settings_dialog_saves_and_applies_the_security_level(make_window, qsett
     assert load_prefs(qsettings).custom_threshold == pytest.approx(0.5)
 
 
+def test_settings_dialog_chooses_how_many_strangers_identify_may_name_and_ok_alone_overrules_nothing(
+        make_window, gui_settings, qsettings) -> None:
+    from faceapp.app import resolve_config
+    from faceapp.app.recognition import identify_rule
+
+    flags = {"db": gui_settings.db, "model_path": gui_settings.model_path, "detector_model": gui_settings.detector_model,
+             "device": "cpu", "threshold_override": 0.9}  # as `faceapp gui --threshold 0.9` starts it
+    window = make_window(None, settings=resolve_config(flags=flags, environ={}), flags=flags)
+    config = window.state.config
+    assert len(config.fpir_levels) > 1 and config.default_open_set_level in config.fpir_levels
+    dialog = window.open_settings()
+    assert [dialog.strangers.itemData(i) for i in range(dialog.strangers.count())] == list(config.fpir_levels)
+    assert dialog.strangers.currentData() == config.default_open_set_level
+    assert "(default)" in dialog.strangers.currentText()
+    assert dialog.level.currentData() == CUSTOM_LEVEL and dialog.threshold.value() == pytest.approx(0.9)  # what runs
+    dialog.shots.setValue(3)  # only this changes: the lists opened on the defaults and stay there
+    dialog.accept()
+    saved = load_prefs(qsettings)
+    assert (saved.enroll_shots, saved.security_level, saved.custom_threshold, saved.open_set_level) == (3, "", 0.0, "")
+    assert window.state.threshold == pytest.approx(0.9) and window.worker.threshold == pytest.approx(0.9)
+
+    strictest = min(config.fpir_levels, key=float)
+    dialog = window.open_settings()
+    dialog.strangers.setCurrentIndex(dialog.strangers.findData(strictest))
+    dialog.accept()
+    assert load_prefs(qsettings).open_set_level == strictest
+    assert window.state.config.open_set_level == strictest == window.worker.config.open_set_level
+    assert identify_rule(window.worker.config).threshold_for(10) == pytest.approx(0.9)  # --threshold still replaces it
+
+    dialog = window.open_settings()
+    dialog.level.setCurrentIndex(dialog.level.findData(window.state.config.default_level))
+    dialog.accept()  # a security level chosen here overrules --threshold, in the worker too
+    rule = identify_rule(window.worker.config)
+    assert window.worker.config.threshold_override is None and rule.level == strictest
+    assert rule.threshold_for(10) < window.state.threshold
+
+
 def test_settings_dialog_refuses_inconsistent_values_and_shows_what_is_in_use(make_window, gui_settings) -> None:
     window = make_window(None)
     dialog = window.open_settings()

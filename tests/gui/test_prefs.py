@@ -13,9 +13,11 @@ from faceapp.app import resolve_config
 from faceapp.gui.prefs import (
     CUSTOM_LEVEL,
     GuiPrefs,
+    as_in_use,
     config_layer,
     explicit_layer,
     far_label,
+    kept_unless_changed,
     load_prefs,
     overruled_flags,
     save_prefs,
@@ -82,7 +84,7 @@ def test_security_levels_and_thresholds(tmp_path: Path) -> None:
     thresholds = {"0.001": 0.8, "0.01": 0.9, "0.0001": 0.7}
     card = write_card(tmp_path, thresholds, "0.001")
     assert [level for level, _ in security_levels(thresholds)] == ["0.01", "0.001", "0.0001"]
-    assert far_label("0.001") == "1 in 1,000"
+    assert far_label("0.001") == "1 in 1,000" and far_label("0.03") == "3 in 100"
 
     def threshold(prefs: GuiPrefs, **flags) -> float:
         return resolve_config(flags={"model_path": card, **flags}, prefs=config_layer(prefs), environ={}).threshold
@@ -107,3 +109,21 @@ def test_a_choice_made_in_the_settings_dialog_overrules_the_command_line() -> No
     # Emptying a path field again gives the command line's value back.
     assert overruled_flags(replace(old, db_path="/chosen.db"), old, db) == level
     assert overruled_flags(old, replace(old, device="cpu")) == {"device"}
+    assert overruled_flags(old, replace(old, open_set_level="0.01")) == {"fpir_level"}
+
+
+def test_the_dialog_opens_on_the_levels_in_use_and_ok_alone_keeps_the_saved_ones(tmp_path: Path) -> None:
+    card = write_card(tmp_path, {"0.001": 0.8, "0.01": 0.9}, "0.001")
+    saved = GuiPrefs()
+    shown = as_in_use(saved, resolve_config(flags={"model_path": card}, prefs=config_layer(saved), environ={}))
+    assert (shown.security_level, shown.open_set_level) == ("0.001", "")  # the card's default; it has no FPIR levels
+    assert kept_unless_changed(saved, shown, replace(shown, enroll_shots=3)) == replace(saved, enroll_shots=3)
+
+    flagged = resolve_config(flags={"model_path": card, "threshold_override": 0.75}, prefs=config_layer(saved), environ={})
+    shown = as_in_use(saved, flagged)
+    assert (shown.security_level, shown.custom_threshold) == (CUSTOM_LEVEL, 0.75)  # --threshold, not the saved level
+    assert kept_unless_changed(saved, shown, replace(shown, custom_threshold=0.750001)) == saved  # the spin box's rounding
+    chosen = kept_unless_changed(saved, shown, replace(shown, security_level="0.01"))
+    assert chosen.security_level == "0.01" and overruled_flags(saved, chosen) == {"threshold_override", "far_level"}
+    typed = kept_unless_changed(saved, shown, replace(shown, custom_threshold=0.7))
+    assert (typed.security_level, typed.custom_threshold) == (CUSTOM_LEVEL, 0.7)
