@@ -69,8 +69,9 @@ class CopyReport:
 
 def export_pages(store: GalleryStore, page_rows: int = COPY_PAGE_ROWS,
                  progress: Callable[[str, int], None] | None = None) -> Iterator[tuple[str, list[tuple]]]:
-    """Every row of ``store``, people first, then templates and events, a page at a time (so a
-    gallery of a million templates and their crops never sits in memory whole)."""
+    """Every row of ``store``, people first, then templates, events and remembered unknown
+    faces (groups before their sightings), a page at a time (so a gallery of a million
+    templates and their crops never sits in memory whole)."""
     for table in TRANSFER_COLUMNS:
         after, done = 0, 0
         while rows := store.export_rows(table, after, page_rows):
@@ -84,11 +85,12 @@ def export_pages(store: GalleryStore, page_rows: int = COPY_PAGE_ROWS,
 def copy_database(source: str | Path, destination: str | Path, page_rows: int = COPY_PAGE_ROWS,
                   progress: Callable[[str, int], None] | None = None, source_key: str | None = None,
                   destination_key: str | None = None) -> CopyReport:
-    """Copy people, templates (with their crops) and events from ``source`` into ``destination``,
-    which must hold no gallery yet (a new file, or an empty database), in one transaction;
-    then check that each table holds as many rows as the source. Ids are kept, so events keep
-    pointing at their people. ``source_key`` opens an encrypted source; ``destination_key``
-    encrypts the destination (the copy is decrypted in between, on this machine only)."""
+    """Copy people, templates (with their crops), events and remembered unknown faces from
+    ``source`` into ``destination``, which must hold no gallery yet (a new file, or an empty
+    database), in one transaction; then check that each table holds as many rows as the
+    source. Ids are kept, so events keep pointing at their people and sightings at their
+    groups. ``source_key`` opens an encrypted source; ``destination_key`` encrypts the
+    destination (the copy is decrypted in between, on this machine only)."""
     if display_target(source) == display_target(destination):
         raise StoreError(f"{display_target(source)}: the source and the destination are the same database")
     with (open_store(source, create=False, key=source_key) as src,

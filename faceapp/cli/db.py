@@ -36,8 +36,8 @@ ACTIONS: dict[str, DbAction] = {
     "decrypt": DbAction("write an encrypted database back as plain SQLite", add_no_arguments, cmd_db_decrypt),
     "init": DbAction("make the gallery at --db; on a PostgreSQL server also its administrator and station roles",
                      add_init_arguments, cmd_db_init),
-    "copy": DbAction("copy people, templates, crops and events from SRC into an empty DST (SQLite files or "
-                     "PostgreSQL URLs) and check the counts", add_copy_arguments, cmd_db_copy),
+    "copy": DbAction("copy people, templates, crops, events and remembered unknown faces from SRC into an empty "
+                     "DST (SQLite files or PostgreSQL URLs) and check the counts", add_copy_arguments, cmd_db_copy),
     "migrate": DbAction("upgrade the schema of the gallery at --db to this faceapp's", add_migrate_arguments,
                         cmd_db_migrate),
 }

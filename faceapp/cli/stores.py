@@ -17,7 +17,7 @@ PASSWORD_ENVS = {"admin": "FACEAPP_ADMIN_PASSWORD", "station": "FACEAPP_STATION_
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {table}" for table, n in counts.items())
+    return ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in counts.items())
 
 
 def add_init_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,5 @@
 """Rows that arrive in the PostgreSQL store from elsewhere, or leave it whole: a gallery moved
-row for row with its ids (``faceapp db copy``), and events a station queued while the server
+row for row with its ids (``faceapp db copy``, remembered unknown faces included), and events a station queued while the server
 was out of reach (written once each, by their uid, however often a flush is retried).
 
 Rows travel as :data:`~faceapp.storage.records.TRANSFER_COLUMNS` say, the same for every
@@ -18,13 +18,16 @@ from ..errors import StoreError
 from ..names import name_key
 from .postgres_connection import PostgresConnection, iso
 from .postgres_crypto import crop_context, encoding_context, thumbnail_context
-from .records import TRANSFER_COLUMNS, QueuedEvent, queued_rows
+from .postgres_unknowns import crop_context as sighting_crop_context
+from .postgres_unknowns import encoding_context as sighting_encoding_context
+from .records import TRANSFER_COLUMNS, QueuedEvent, not_empty, queued_rows
 from .records import columns
 
 _TIME_COLUMNS = {"created_at", "at"}
 # The sealed columns of each table, with what each blob is bound to (given the row's id).
 _SEALED = {"people": {"thumbnail": thumbnail_context},
-           "templates": {"encoding": encoding_context, "crop": crop_context}}
+           "templates": {"encoding": encoding_context, "crop": crop_context},
+           "unknown_sightings": {"encoding": sighting_encoding_context, "crop": sighting_crop_context}}
 
 
 def _exported(row: tuple) -> tuple:
@@ -71,8 +74,7 @@ class PostgresTransfer(PostgresConnection):
         with self._write("copy a gallery in") as conn:
             held = {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in TRANSFER_COLUMNS}
             if any(held.values()):
-                raise StoreError(f"{self.path}: holds {held['people']} people, {held['templates']} templates and "
-                                 f"{held['events']} events already; copy into a new, empty database")
+                raise StoreError(f"{self.path}: holds {not_empty(held)} already; copy into a new, empty database")
             with conn.cursor() as cur:
                 for table, rows in pages:
                     names = columns(table)

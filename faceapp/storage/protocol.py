@@ -282,11 +282,12 @@ class GalleryStore(Protocol):
         ...
 
     def counts(self) -> dict[str, int]:
-        """How many rows each table holds: {'people': n, 'templates': n, 'events': n}."""
+        """How many rows each table of :data:`~faceapp.storage.records.TRANSFER_COLUMNS` holds:
+        {'people': n, 'templates': n, 'events': n, 'unknown_groups': n, 'unknown_sightings': n}."""
         ...
 
     def export_rows(self, table: str, after_id: int = 0, limit: int = 500) -> list[tuple]:
-        """Up to ``limit`` rows of ``table`` ('people', 'templates' or 'events') with ids after
+        """Up to ``limit`` rows of ``table`` (a table of ``TRANSFER_COLUMNS``) with ids after
         ``after_id``, in id order, each a tuple of :data:`~faceapp.storage.records.TRANSFER_COLUMNS`
         [table]: the same for every backend. ValueError for another table."""
         ...
@@ -295,7 +296,8 @@ class GalleryStore(Protocol):
         """Write pages of (table, rows as :meth:`export_rows` gives them, of any backend) into
         this store, keeping their ids, in one transaction; returns how many rows went into
         each table. Only into an empty gallery (StoreError otherwise); people before their
-        templates and events. A failure leaves the store empty."""
+        templates and events, unknown groups before their sightings. A failure leaves the
+        store empty."""
         ...
 
 

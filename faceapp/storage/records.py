@@ -102,7 +102,15 @@ TRANSFER_COLUMNS: dict[str, tuple[str, ...]] = {
     "people": ("id", "name", "name_key", "created_at", "thumbnail"),
     "templates": ("id", "person_id", "model_id", "dim", "encoding", "source", "quality", "created_at", "crop"),
     "events": ("id", "at", "kind", "person_id", "name", "decision", "distance", "source", "station"),
+    # Remembered unknown faces (faceapp.app.unknowns): a group before its sightings.
+    "unknown_groups": ("id", "created_at"),
+    "unknown_sightings": ("id", "group_id", "at", "source", "station", "model_id", "dim", "encoding", "crop"),
 }
+
+
+def not_empty(held: dict[str, int]) -> str:
+    """Why a gallery cannot take a copy: '2 people, 3 templates' (its tables that hold rows)."""
+    return ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in held.items() if n)
 
 
 def queued_rows(events: Sequence[QueuedEvent], station: str | None,

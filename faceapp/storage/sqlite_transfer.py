@@ -1,5 +1,5 @@
 """Rows that arrive in the SQLite store from elsewhere, or leave it whole: a gallery moved row
-for row with its ids (``faceapp db copy``, SQLite to PostgreSQL and back, or file to file),
+for row with its ids, remembered unknown faces included (``faceapp db copy``, SQLite to PostgreSQL and back, or file to file),
 and events a station queued while its gallery was offline.
 
 Rows travel as :data:`~faceapp.storage.records.TRANSFER_COLUMNS` say, the same for every
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from ..names import name_key
 
 from ..errors import StoreError
-from .records import TRANSFER_COLUMNS, QueuedEvent, columns, queued_rows
+from .records import TRANSFER_COLUMNS, QueuedEvent, columns, not_empty, queued_rows
 from .sqlite_connection import SqliteConnection
 
 
@@ -39,8 +39,7 @@ class SqliteTransfer(SqliteConnection):
         with self._write() as conn:
             held = {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in TRANSFER_COLUMNS}
             if any(held.values()):
-                raise StoreError(f"{self.path}: holds {held['people']} people, {held['templates']} templates and "
-                                 f"{held['events']} events already; copy into a new, empty database")
+                raise StoreError(f"{self.path}: holds {not_empty(held)} already; copy into a new, empty database")
             for table, rows in pages:
                 names = columns(table)
                 conn.executemany(

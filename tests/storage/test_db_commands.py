@@ -21,7 +21,7 @@ from faceapp.storage import MIGRATIONS, SCHEMA_VERSION, open_store  # noqa: E402
 from .conftest import MODEL, encodings  # noqa: E402
 from .postgres_cluster import PostgresCluster, drop_database, fresh_database, shared_cluster  # noqa: E402
 
-TABLES = ("people", "templates", "events")
+TABLES = ("people", "templates", "events", "unknown_groups", "unknown_sightings")
 
 
 @pytest.fixture(autouse=True)
@@ -89,17 +89,20 @@ def test_db_copy_moves_a_gallery_sqlite_to_postgresql_and_back_unchanged(
                              crops=[b"crop-a", b"crop-b"], thumbnail=b"thumb")
         store.enroll("Bob", encodings(1, seed=1), MODEL)
         store.log_event("verify", person_id=alice, decision="accepted", distance=0.3, source="cam 0")
+        stranger = store.remember_unknown(MODEL, encodings(1, seed=2)[0], crop=b"crop-x", source="cam 0")
     code, out, err = run(capsys, "db", "copy", source, empty_url)
     assert (code, err) == (0, "")
-    assert "copied 2 people, 3 templates, 3 events from" in out and "the counts match" in out
+    assert "copied 2 people, 3 templates, 3 events, 1 unknown groups, 1 unknown sightings from" in out
+    assert "the counts match" in out
     assert everything(empty_url) == everything(source)
 
     back = tmp_path / "back.db"
     code, out, _ = run(capsys, "db", "copy", empty_url, back)
-    assert code == 0 and "copied 2 people, 3 templates, 3 events" in out
+    assert code == 0 and "copied 2 people, 3 templates, 3 events, 1 unknown groups, 1 unknown sightings" in out
     assert everything(back) == everything(source)
     with open_store(back) as store:
         assert store.template_crop("Alice", store.templates("Alice")[0].id) == b"crop-a"
+        assert [face.crop for face in store.unknown_faces(stranger)] == [b"crop-x"]
         assert store.events()[0]["station"] == "desk"
 
     code, _, err = run(capsys, "db", "copy", source, back)  # never into a gallery that holds anything

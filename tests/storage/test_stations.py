@@ -122,7 +122,7 @@ def test_four_stations_enroll_25_people_each_while_a_fifth_identifies(url: str) 
     with open_store(url) as store:
         people = store.people()
         assert len(people) == 100 and all(p.templates == 3 for p in people)
-        assert store.counts() == {"people": 100, "templates": 300, "events": 100}
+        assert store.counts() == {"people": 100, "templates": 300, "events": 100, "unknown_groups": 0, "unknown_sightings": 0}
         assert len(store.gallery(MODEL)) == 300
     assert seen["reloads"] >= 1 and seen["sizes_seen"] >= 2  # it saw the gallery grow while running
 
@@ -150,7 +150,7 @@ def test_a_station_killed_half_way_through_an_enrollment_leaves_no_partial_perso
     within(30, lambda: look.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone()[0] == 0)
     look.close()
     with open_store(url) as store:
-        assert store.counts() == {"people": 0, "templates": 0, "events": 0}
+        assert store.counts() == {"people": 0, "templates": 0, "events": 0, "unknown_groups": 0, "unknown_sightings": 0}
         store.enroll("Mallory", encodings(1), MODEL)  # the name is free: nothing half-made holds it
 
 

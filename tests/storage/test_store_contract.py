@@ -20,7 +20,7 @@ from faceapp.errors import FaceAppError, StoreError, UnknownPersonError
 from faceapp.match import identify
 from faceapp.names import validate_name
 from faceapp.storage import GalleryStore, PersonInfo, SqliteStore, StoredCrop, StoredSource, open_store
-from faceapp.storage.records import QueuedEvent
+from faceapp.storage.records import TRANSFER_COLUMNS, QueuedEvent
 
 from .conftest import DIM, MODEL, Backend, encodings
 
@@ -632,18 +632,21 @@ def test_a_gallery_moves_row_for_row_to_an_empty_sqlite_store_and_back(
     store.enroll("Bob", encodings(1, dim=64, seed=1), "old-model")
     store.log_event("verify", person_id=alice, decision="accepted", distance=0.25, source="cam")
     store.log_event("identify", decision="unknown", distance=float("inf"))
+    stranger = encodings(2, seed=7)
+    door = store.remember_unknown(MODEL, stranger[0], crop=b"stranger", source="door", at="2026-12-01T10:00:00.000+00:00")
+    store.remember_unknown(MODEL, stranger[1], group_id=door, at="2026-12-01T10:05:00.000+00:00")
 
     def pages(source: GalleryStore, limit: int = 1):  # one row a page: paging is exercised too
-        for table in ("people", "templates", "events"):
+        for table in TRANSFER_COLUMNS:
             after = 0
             while rows := source.export_rows(table, after, limit):
                 yield table, rows
                 after = rows[-1][0]
 
-    everything = {t: [row for table, rows in pages(store) if table == t for row in rows]
-                  for t in ("people", "templates", "events")}
-    assert store.counts() == {"people": 2, "templates": 3, "events": 4}
+    everything = {t: [row for table, rows in pages(store) if table == t for row in rows] for t in TRANSFER_COLUMNS}
+    assert store.counts() == {"people": 2, "templates": 3, "events": 4, "unknown_groups": 1, "unknown_sightings": 2}
     assert everything["templates"][0][4] == encodings(2)[0].tobytes() and everything["people"][0][4] == b"thumb"
+    assert everything["unknown_sightings"][0][7:] == (stranger[0].tobytes(), b"stranger")  # opened, as every row travels
 
     with open_store(tmp_path / "copy.db") as copy:
         assert copy.import_rows(pages(store)) == store.counts()
@@ -656,11 +659,16 @@ def test_a_gallery_moves_row_for_row_to_an_empty_sqlite_store_and_back(
         for person in back.people():
             back.delete(person.name)
         back.purge_events(datetime(9999, 1, 1))
+        back.purge_unknowns(datetime(9999, 1, 1))
         assert back.import_rows(pages(copy)) == copy.counts()
     assert {t: back.export_rows(t, limit=100) for t in everything} == everything
     carol = back.enroll("Carol", encodings(1, seed=5), MODEL)  # ids go on after the copied ones
     assert carol > max(row[0] for row in everything["people"])
     assert back.events(limit=1)[0]["id"] > max(row[0] for row in everything["events"])
+    assert [(f.source, f.crop) for f in back.unknown_faces(door)] == [("door", b"stranger"), (None, None)]
+    assert back.remember_unknown(MODEL, encodings(1, seed=9)[0]) > door
+    with pytest.raises(StoreError, match=r"holds 3 people, \d+ templates, \d+ events, 2 unknown groups, 3 unknown sightings already"):
+        back.import_rows(pages(copy))
 
 
 def test_a_failed_import_leaves_the_store_empty(store: GalleryStore) -> None:
@@ -668,7 +676,7 @@ def test_a_failed_import_leaves_the_store_empty(store: GalleryStore) -> None:
     orphan = [(7, 99, MODEL, DIM, encodings(1)[0].tobytes(), None, None, "2024-01-01T00:00:00.000+00:00", None)]
     with pytest.raises(StoreError):
         store.import_rows([("people", people), ("templates", orphan)])  # person 99 does not exist
-    assert store.counts() == {"people": 0, "templates": 0, "events": 0}
+    assert store.counts() == {"people": 0, "templates": 0, "events": 0, "unknown_groups": 0, "unknown_sightings": 0}
     with pytest.raises(ValueError, match="table must be one of"):
         store.export_rows("sqlite_master")
 
