@@ -20,6 +20,10 @@ import pytest
 
 from faceapp.images import list_images, load_image
 
+# Qt widgets outside tests/gui (the settings dialog in test_privacy.py) need no display either,
+# whichever file runs alone; set before any QApplication exists.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # FACEAPP_SHARED_DIR points the tests at the datasets folder elsewhere; a folder that does not
 # exist (FACEAPP_SHARED_DIR=/nonexistent) runs the suite as a user's clone without it would.
