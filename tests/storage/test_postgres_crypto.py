@@ -18,7 +18,7 @@ pytest.importorskip("cryptography")
 from faceapp.app.config import resolve_config  # noqa: E402
 from faceapp.app.privacy import open_database  # noqa: E402
 from faceapp.errors import StoreError  # noqa: E402
-from faceapp.storage import create_roles, open_store  # noqa: E402
+from faceapp.storage import TRANSFER_COLUMNS, create_roles, open_store  # noqa: E402
 from faceapp.storage.crypto import BlobAuthenticationError  # noqa: E402
 from faceapp.storage.sqlite_crypto import DatabaseKeyError  # noqa: E402
 
@@ -178,8 +178,10 @@ def test_a_copy_between_encrypted_galleries_reseals_with_the_destinations_key(ur
     enc = encodings(2, seed=5)
     with open_store(url, key=KEY) as source:
         source.enroll("Ada", enc, MODEL, crops=[b"one", b"two"], thumbnail=b"thumb")
-        pages = [(table, source.export_rows(table)) for table in ("people", "templates", "events")]
+        stranger = source.remember_unknown(MODEL, enc[0], crop=b"stranger's face", source="door")
+        pages = [(table, source.export_rows(table)) for table in TRANSFER_COLUMNS]
     assert b"one" in [row[-1] for row in pages[1][1]]  # exported opened, as every backend exports
+    assert pages[4][1][0][-1] == b"stranger's face"
     cluster = shared_cluster()
     other = fresh_database(cluster)
     try:
@@ -188,8 +190,12 @@ def test_a_copy_between_encrypted_galleries_reseals_with_the_destinations_key(ur
             assert np.array_equal(destination.gallery(MODEL).encodings, enc)
             assert destination.thumbnail("Ada") == b"thumb"
             assert destination.template_crop("Ada", destination.templates("Ada")[1].id) == b"two"
+            (face,) = destination.unknown_faces(stranger)
+            assert (face.crop, np.frombuffer(face.encoding, np.float32).tolist()) == (b"stranger's face", enc[0].tolist())
         with raw(other) as conn:
             assert b"two" not in b"".join(bytes(r[0]) for r in conn.execute("SELECT crop FROM templates"))
+            sealed = conn.execute("SELECT encoding, crop FROM unknown_sightings").fetchone()
+            assert b"stranger's face" not in bytes(sealed[1]) and enc[0].tobytes() not in bytes(sealed[0])
     finally:
         drop_database(cluster, other)
 
