@@ -28,7 +28,7 @@ from ..app.privacy import encrypt_database, encryption_state
 from ..camera import list_cameras, open_source
 from ..errors import FaceAppError, StoreError
 from ..types import FrameResult
-from .common import WARN, MessageArea, fmt_distance
+from .common import WARN, MessageArea
 from .decisions import FpsMeter
 from .enroll_wizard import EnrollWizard
 from .attendance_panel import AttendancePanel
@@ -43,6 +43,7 @@ from .prefs import (
     config_layer,
     explicit_layer,
     kept_unless_changed,
+    rule_summary,
     load_prefs,
     overruled_flags,
     save_prefs,
@@ -354,7 +355,7 @@ class MainWindow(QMainWindow):
         threshold = self.state.threshold
         self.messages.clear("model")
         self.model_status.setText(f"Model: {info.model_id}")
-        self.model_status.setToolTip(f"distance threshold {fmt_distance(threshold)}")
+        self.model_status.setToolTip(rule_summary(self.state.config))
         gpu = info.device.startswith("cuda")
         runtime = "ONNX Runtime" if info.runtime == "onnx" else "torch"
         self.device_status.setText(f"Device: {'GPU (' + info.device + ')' if gpu else 'CPU'}, {runtime}")
@@ -568,7 +569,7 @@ class MainWindow(QMainWindow):
         self.worker.set_config(config)  # the open-set level and margin its next frame is decided by
         self.worker.set_threshold(config.threshold)  # None (no readable card): nobody is named
         if self.state.info is not None:
-            self.model_status.setToolTip(f"distance threshold {fmt_distance(config.threshold)}")
+            self.model_status.setToolTip(rule_summary(config))
         if config.db != old.db:
             self.messages.clear("database")
             self.state.open_database()

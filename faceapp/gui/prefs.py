@@ -244,6 +244,18 @@ def kept_unless_changed(saved: GuiPrefs, shown: GuiPrefs, edited: GuiPrefs) -> G
     return edited
 
 
+def rule_summary(config: AppConfig) -> str:
+    """What the model's status tip says of the rules in use: the 1:1 threshold, and the share of
+    strangers identify may name (or that --threshold replaces it)."""
+    threshold = "none" if config.threshold is None else f"{config.threshold:.3f}"
+    text = f"verify: distance threshold {threshold}"
+    if config.threshold_override is not None:
+        return text + "; identify: the same threshold (--threshold)"
+    if config.open_set_level is None:
+        return text + "; identify: the same threshold (the card has no open-set levels)"
+    return text + f"; identify names at most {far_label(config.open_set_level)} strangers, margin {config.margin:.3g}"
+
+
 def far_label(level: str) -> str:
     """'0.001' -> '1 in 1,000'; '0.03' -> '3 in 100'."""
     try:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox, QPushButton, QWizard
 
 from faceapp.camera import open_source
 from faceapp.gui.common import fmt_distance
-from faceapp.gui.prefs import CUSTOM_LEVEL, GuiPrefs, load_prefs
+from faceapp.gui.prefs import CUSTOM_LEVEL, GuiPrefs, far_label, load_prefs
 from faceapp.storage import GalleryStore, open_store
 
 from .conftest import WAIT_MS, enroll_from_video
@@ -446,6 +446,7 @@ def test_settings_dialog_chooses_how_many_strangers_identify_may_name_and_ok_alo
     assert load_prefs(qsettings).open_set_level == strictest
     assert window.state.config.open_set_level == strictest == window.worker.config.open_set_level
     assert identify_rule(window.worker.config).threshold_for(10) == pytest.approx(0.9)  # --threshold still replaces it
+    assert window.model_status.toolTip().endswith("identify: the same threshold (--threshold)")
 
     dialog = window.open_settings()
     dialog.level.setCurrentIndex(dialog.level.findData(window.state.config.default_level))
@@ -453,6 +454,7 @@ def test_settings_dialog_chooses_how_many_strangers_identify_may_name_and_ok_alo
     rule = identify_rule(window.worker.config)
     assert window.worker.config.threshold_override is None and rule.level == strictest
     assert rule.threshold_for(10) < window.state.threshold
+    assert f"identify names at most {far_label(strictest)} strangers" in window.model_status.toolTip()
 
 
 def test_settings_dialog_refuses_inconsistent_values_and_shows_what_is_in_use(make_window, gui_settings) -> None:

@@ -20,6 +20,7 @@ from faceapp.gui.prefs import (
     kept_unless_changed,
     load_prefs,
     overruled_flags,
+    rule_summary,
     save_prefs,
     security_levels,
 )
@@ -127,3 +128,16 @@ def test_the_dialog_opens_on_the_levels_in_use_and_ok_alone_keeps_the_saved_ones
     assert chosen.security_level == "0.01" and overruled_flags(saved, chosen) == {"threshold_override", "far_level"}
     typed = kept_unless_changed(saved, shown, replace(shown, custom_threshold=0.7))
     assert (typed.security_level, typed.custom_threshold) == (CUSTOM_LEVEL, 0.7)
+
+
+def test_the_model_status_tip_says_which_rules_are_in_use(tmp_path: Path) -> None:
+    card = write_card(tmp_path, {"0.001": 0.8, "0.01": 0.9}, "0.001")
+    raw = json.loads(card.read_text())
+    raw["thresholds"]["open_set"] = {"by_fpir": {"0.05": {"1": 1.0, "100": 0.75}, "0.03": {"1": 0.9, "100": 0.65}},
+                                     "default_fpir": "0.05", "min_margin": 0.04}
+    card.write_text(json.dumps(raw))
+    config = resolve_config(flags={"model_path": card}, prefs=config_layer(replace(GuiPrefs(), open_set_level="0.03")),
+                            environ={})
+    assert rule_summary(config) == "verify: distance threshold 0.800; identify names at most 3 in 100 strangers, margin 0.04"
+    fixed = resolve_config(flags={"model_path": card, "threshold_override": 0.7}, environ={})
+    assert rule_summary(fixed) == "verify: distance threshold 0.700; identify: the same threshold (--threshold)"
