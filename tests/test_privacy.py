@@ -99,7 +99,7 @@ def test_every_command_works_on_an_encrypted_database_and_decrypting_gives_every
     one_line_error(cli("db", "decrypt"), str(db), "key is wrong")
     monkeypatch.setenv("FACEAPP_DB_KEY", KEY)
     result = cli("db", "decrypt")
-    assert result.code == 0 and "(1 people, 2 templates, 4 events)" in result.out, result  # 2 enroll, verify, identify
+    assert result.code == 0 and "(1 person, 2 templates, 4 events, 0 unknown groups, 0 unknown sightings)" in result.out, result  # 2 enroll, verify, identify
     conn = sqlite3.connect(db)  # plain SQLite again, every row there
     try:
         assert conn.execute("SELECT name FROM people").fetchall() == [("Person Eee",)]

@@ -9,11 +9,7 @@ from pathlib import Path
 
 from ..app.person_export import export_person
 from ..app.privacy import decrypt_database, encrypt_database, parse_period, purge_older_than
-from .common import EXIT_OK, CLIError, Context, out
-
-
-def _rows(rows: dict[str, int]) -> str:
-    return ", ".join(f"{count} {table}" for table, count in rows.items())
+from .common import EXIT_OK, CLIError, Context, out, table_counts
 
 
 def add_no_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,13 +20,13 @@ def cmd_db_encrypt(ctx: Context, args: argparse.Namespace) -> int:
     done = encrypt_database(ctx.config)
     where = ("the system keyring" if done.key_in == "keyring"
              else f"{done.key_in}: keep it safe, the database cannot be opened without it")
-    out(f"encrypted {done.path} ({_rows(done.rows)}); its key is in {where}")
+    out(f"encrypted {done.path} ({table_counts(done.rows)}); its key is in {where}")
     return EXIT_OK
 
 
 def cmd_db_decrypt(ctx: Context, args: argparse.Namespace) -> int:
     done = decrypt_database(ctx.config)
-    out(f"decrypted {done.path} ({_rows(done.rows)}); it is plain SQLite again")
+    out(f"decrypted {done.path} ({table_counts(done.rows)}); it is plain SQLite again")
     return EXIT_OK
 
 

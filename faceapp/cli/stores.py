@@ -9,15 +9,11 @@ import os
 
 from ..app.privacy import key_for
 from ..app.stores import DEFAULT_ADMIN_ROLE, DEFAULT_STATION_ROLE, copy_database, init_database, migrate_database
-from .common import EXIT_OK, CLIError, Context, err, out
+from .common import EXIT_OK, CLIError, Context, err, out, table_counts
 
 # Set these to give the roles passwords without a prompt (a script, a container); a password
 # on the command line would show in the process list.
 PASSWORD_ENVS = {"admin": "FACEAPP_ADMIN_PASSWORD", "station": "FACEAPP_STATION_PASSWORD"}
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in counts.items())
 
 
 def add_init_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +67,7 @@ def cmd_db_copy(ctx: Context, args: argparse.Namespace) -> int:
 
     report = copy_database(args.source, args.destination, progress=progress,
                            source_key=key_for(args.source, ctx.config), destination_key=ctx.config.db_key)
-    out(f"copied {_counts(report.counts)} from {report.source} to {report.destination}; the counts match")
+    out(f"copied {table_counts(report.counts)} from {report.source} to {report.destination}; the counts match")
     return EXIT_OK
 
 

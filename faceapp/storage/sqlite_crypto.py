@@ -25,13 +25,14 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import StoreError
+from .records import TRANSFER_COLUMNS
 from .sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Every SQLite (and SQLCipher) page size is a power of two from 512 up, and a database file is
 # a whole number of pages: a file that is not is neither, whatever its header says.
 SMALLEST_PAGE = 512
-TABLES = ("people", "templates", "events")
+TABLES = tuple(TRANSFER_COLUMNS)  # counted before and after a conversion: every table of a gallery
 KEY_HINT = ("give its key in FACEAPP_DB_KEY, or keep it in the system keyring "
             "(where 'faceapp db encrypt' puts the key it makes)")
 

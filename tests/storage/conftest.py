@@ -22,7 +22,7 @@ from .postgres_cluster import drop_database, fresh_database, shared_cluster, sto
 
 DIM = 128
 MODEL = "faceapp-encoder-v1"
-TABLES = ("people", "templates", "events")
+TABLES = ("people", "templates", "events", "unknown_groups", "unknown_sightings")
 
 
 def encodings(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:

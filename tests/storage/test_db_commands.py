@@ -92,13 +92,13 @@ def test_db_copy_moves_a_gallery_sqlite_to_postgresql_and_back_unchanged(
         stranger = store.remember_unknown(MODEL, encodings(1, seed=2)[0], crop=b"crop-x", source="cam 0")
     code, out, err = run(capsys, "db", "copy", source, empty_url)
     assert (code, err) == (0, "")
-    assert "copied 2 people, 3 templates, 3 events, 1 unknown groups, 1 unknown sightings from" in out
+    assert "copied 2 people, 3 templates, 3 events, 1 unknown group, 1 unknown sighting from" in out
     assert "the counts match" in out
     assert everything(empty_url) == everything(source)
 
     back = tmp_path / "back.db"
     code, out, _ = run(capsys, "db", "copy", empty_url, back)
-    assert code == 0 and "copied 2 people, 3 templates, 3 events, 1 unknown groups, 1 unknown sightings" in out
+    assert code == 0 and "copied 2 people, 3 templates, 3 events, 1 unknown group, 1 unknown sighting" in out
     assert everything(back) == everything(source)
     with open_store(back) as store:
         assert store.template_crop("Alice", store.templates("Alice")[0].id) == b"crop-a"
@@ -184,7 +184,7 @@ def test_db_copy_and_migrate_open_an_encrypted_file_with_the_configured_key(
     assert code == 0, err
     code, out, err = run(capsys, "db", "copy", source, plain)
     assert code == 0, err
-    assert "copied 1 people, 2 templates" in out
+    assert "copied 1 person, 2 templates" in out
     with open_store(plain, key="a long passphrase") as store:  # the destination is sealed with the same key
         assert store.template_crop("Alice", store.templates("Alice")[0].id) == b"crop-a"
     assert not plain.read_bytes().startswith(b"SQLite format 3")

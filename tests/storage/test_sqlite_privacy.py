@@ -175,7 +175,9 @@ def test_encrypt_then_decrypt_round_trips_every_row(db_path: Path, repo_faces) -
                      sources=["a.jpg", None], qualities=[0.7, 0.4])
         store.enroll(OTHER, encodings(1, seed=2), "older-model")
         store.log_event("identify", decision="unknown", distance=float("inf"), source="cam")
+        store.remember_unknown(MODEL, encodings(1, seed=3)[0], crop=face_crops(repo_faces, 1)[0], source="cam")
     before = sqlite_snapshot(db_path)
+    assert len(before["unknown_sightings"]) == 1  # counted and checked like every other table
     mode = db_path.stat().st_mode
     assert convert(db_path, key_from=None, key_to=KEY) == {t: len(r) for t, r in before.items()}
     assert db_path.stat().st_mode == mode  # the permissions the file had
