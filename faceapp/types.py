@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,3 +69,17 @@ class FrameResult:
     frame: Frame
     faces: tuple[FaceResult, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+_ONE_ROW_OF = {"people": "person", "templates": "template", "events": "event",
+               "unknown_groups": "unknown group", "unknown_sightings": "unknown sighting"}
+
+
+def table_counts(counts: Mapping[str, int]) -> str:
+    """A gallery's row counts in words: {'people': 1, 'unknown_groups': 2} -> '1 person, 2 unknown groups'.
+
+    Here rather than in storage so that a front end reporting a copy or a conversion and a
+    store refusing one word their counts alike.
+    """
+    return ", ".join(f"{n} {_ONE_ROW_OF.get(table, table) if n == 1 else table.replace('_', ' ')}"
+                     for table, n in counts.items())

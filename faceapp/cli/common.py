@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +34,6 @@ class CLIError(FaceAppError):
 
 # ---------------------------------------------------------------------------------------
 # Output helpers
-
-
-_ONE = {"people": "person", "templates": "template", "events": "event", "unknown_groups": "unknown group",
-        "unknown_sightings": "unknown sighting"}
-
-
-def table_counts(counts: Mapping[str, int]) -> str:
-    """{'people': 1, 'unknown_groups': 2} -> '1 person, 2 unknown groups'."""
-    return ", ".join(f"{n} {_ONE.get(table, table) if n == 1 else table.replace('_', ' ')}" for table, n in counts.items())
 
 
 def out(text: str = "") -> None:

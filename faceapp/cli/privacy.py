@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..app.person_export import export_person
 from ..app.privacy import decrypt_database, encrypt_database, parse_period, purge_older_than
-from .common import EXIT_OK, CLIError, Context, out, table_counts
+from ..types import table_counts
+from .common import EXIT_OK, CLIError, Context, out
 
 
 def add_no_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,8 @@ import os
 
 from ..app.privacy import key_for
 from ..app.stores import DEFAULT_ADMIN_ROLE, DEFAULT_STATION_ROLE, copy_database, init_database, migrate_database
-from .common import EXIT_OK, CLIError, Context, err, out, table_counts
+from ..types import table_counts
+from .common import EXIT_OK, CLIError, Context, err, out
 
 # Set these to give the roles passwords without a prompt (a script, a container); a password
 # on the command line would show in the process list.

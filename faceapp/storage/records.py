@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..types import table_counts
+
 # The decisions the event log records; log_event refuses any other kind. 'correct' is a
 # correction made by hand (a merge, a template moved to another person); 'attend' an attendance
 # session's mark (faceapp.app.attendance: its source is the session's name).
@@ -110,7 +112,7 @@ TRANSFER_COLUMNS: dict[str, tuple[str, ...]] = {
 
 def not_empty(held: dict[str, int]) -> str:
     """Why a gallery cannot take a copy: '2 people, 3 templates' (its tables that hold rows)."""
-    return ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in held.items() if n)
+    return table_counts({table: n for table, n in held.items() if n})
 
 
 def queued_rows(events: Sequence[QueuedEvent], station: str | None,
