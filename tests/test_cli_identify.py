@@ -93,3 +93,45 @@ def test_tracks_needs_a_video_with_tracking_and_no_tracking_decides_frames_alone
     code, lines, err = run("identify", video, "--json", "--no-tracking")
     assert code == 0, err
     assert all(face["track"] is None for line in lines for face in json.loads(line)["faces"])
+
+
+def test_tracks_lists_the_tracks_that_ended_before_the_video_did(run, e_enrolled: RepoFaces, tmp_path: Path) -> None:
+    # The face is hidden for longer than a track may go unseen (8 frames), so it comes back as
+    # a second track: both are listed, not only the one still open when the video ends.
+    video = moving_face_video(tmp_path / "twice.avi", e_enrolled.hungry[0], 20, step=8, covered=tuple(range(4, 12)))
+    code, lines, err = run("identify", video, "--json", "--tracks")
+    assert code == 0, err
+    tracks = [json.loads(x) for x in lines[20:]]
+    assert [(t["track"], t["first_frame"], t["last_frame"]) for t in tracks] == [(1, 0, 3), (2, 12, 19)]
+    assert {t["name"] for t in tracks} == {"Person E"}
+
+
+def test_ctrl_c_in_a_video_keeps_the_visits_of_its_open_tracks(e_enrolled: RepoFaces, tmp_path: Path,
+                                                               shipped_model_card: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from faceapp.app import Database
+
+    # A real SIGINT to a real process, sent once it has named E: the visit still open then is
+    # logged ("left after ...") and the session marks his departure, as at the end of a video.
+    video = moving_face_video(tmp_path / "long.avi", e_enrolled.hungry[0], 400, step=1)
+    db_path = tmp_path / "faceapp.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEAPP_")}
+    process = subprocess.Popen([sys.executable, "-m", "faceapp", "--db", str(db_path), "--model", str(shipped_model_card),
+                                "identify", str(video), "--json", "--session", "Lecture"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in process.stdout:
+            if json.loads(line)["frame"] >= 15:
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and err.strip().endswith("faceapp: interrupted"), err
+    with Database.open(str(db_path)) as db:
+        decisions = [e["decision"] for e in db.events(name="Person E")]
+    assert "recognised" in decisions and any(d.startswith("left after") for d in decisions), decisions

@@ -145,18 +145,22 @@ def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argp
                      session: AttendanceSession | None = None, memory: UnknownMemory | None = None) -> int:
     from ..camera import open_source
 
+    ended = []  # every track of the source: those that end along the way, then those still open
     with open_source(spec) as source:
         label = source.describe()
         results = identify_frames(follower, db, gallery, iter(source), label, rule, session, memory)
-        for count, result in enumerate(results, start=1):
-            if args.json:
-                faces = [explained_face_json(f, video=True) for f in result.faces]
-                json_line({"frame": result.frame.index, "faces": faces})
-            else:
-                _print_faces(f"frame {result.frame.index}", result.faces)
-            if args.max_frames and count >= args.max_frames:
-                break
-        ended = finish_tracks(follower, db, rule, label, session, memory)
+        try:
+            for count, result in enumerate(results, start=1):
+                ended.extend(getattr(result, "ended", ()))
+                if args.json:
+                    faces = [explained_face_json(f, video=True) for f in result.faces]
+                    json_line({"frame": result.frame.index, "faces": faces})
+                else:
+                    _print_faces(f"frame {result.frame.index}", result.faces)
+                if args.max_frames and count >= args.max_frames:
+                    break
+        finally:  # Ctrl-C too: the open tracks' visits, departures and unknown faces are kept
+            ended.extend(finish_tracks(follower, db, rule, label, session, memory))
     if args.tracks:
         for summary in sorted(ended, key=lambda t: t.track):
             _print_track(summary, args.json)
