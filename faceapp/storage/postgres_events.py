@@ -84,8 +84,9 @@ class PostgresEvents(PostgresConnection):
         """The newest ``limit`` events first, optionally only one person's, only those logged
         at or after ``since`` (naive: UTC), only one ``kind``.
 
-        Filtering by name finds events logged under that name (also of deleted people)
-        and events of the person now carrying it (also from before a rename).
+        Filtering by name finds the events of the person now carrying it (also from before a
+        rename, and those a merge brought), and events tied to no person that were logged under
+        it; never another person's events that once carried the name.
         """
         if int(limit) < 0:
             raise ValueError("limit must be >= 0")
@@ -94,8 +95,9 @@ class PostgresEvents(PostgresConnection):
         where: list[str] = []
         params: list = []
         if name is not None:
-            where.append("(lower(name) = lower(%s) OR person_id = (SELECT id FROM people WHERE name_key = %s))")
-            params += [clean_name(name), name_key(clean_name(name))]
+            where.append("(person_id = (SELECT id FROM people WHERE name_key = %s)"
+                         " OR (person_id IS NULL AND lower(name) = lower(%s)))")
+            params += [name_key(clean_name(name)), clean_name(name)]
         if since is not None:
             where.append("at >= %s")
             params.append(since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc))

@@ -89,8 +89,9 @@ class SqliteEvents(SqliteConnection):
         """The newest ``limit`` events first, optionally only one person's, only those logged
         at or after ``since`` (naive: UTC), only one ``kind``.
 
-        Filtering by name finds events logged under that name (also of deleted people)
-        and events of the person now carrying it (also from before a rename).
+        Filtering by name finds the events of the person now carrying it (also from before a
+        rename, and those a merge brought), and events tied to no person that were logged under
+        it; never another person's events that once carried the name.
         """
         if int(limit) < 0:
             raise ValueError("limit must be >= 0")
@@ -100,8 +101,9 @@ class SqliteEvents(SqliteConnection):
         params: list = []
         if name is not None:
             key = name_key(clean_name(name))
-            where.append("(name = ? COLLATE NOCASE OR person_id = (SELECT id FROM people WHERE name_key = ?))")
-            params += [clean_name(name), key]
+            where.append("(person_id = (SELECT id FROM people WHERE name_key = ?)"
+                         " OR (person_id IS NULL AND name = ? COLLATE NOCASE))")
+            params += [key, clean_name(name)]
         if since is not None:
             where.append("at >= ?")  # stored times are UTC ISO-8601 text: text order is time order
             params.append(utc_text(since))

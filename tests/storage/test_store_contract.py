@@ -511,6 +511,11 @@ def test_events_are_newest_first_and_filterable(store: GalleryStore) -> None:
     assert len(store.events(name="Alice")) == 3
     store.rename("Alice", "Alicia")
     assert len(store.events(name="Alicia")) == 3, "a rename keeps the person's history"
+    store.enroll("Alice", encodings(1, seed=5), MODEL)  # someone new takes the old name
+    assert [e["kind"] for e in store.events(name="Alice")] == ["enroll"], "never another person's events"
+    assert len(store.events(name="Alicia")) == 3
+    store.log_event("identify", name="Nobody Enrolled", decision="recognised", distance=0.4)  # tied to no one
+    assert [e["name"] for e in store.events(name="nobody enrolled")] == ["Nobody Enrolled"]
     with pytest.raises(ValueError):
         store.log_event("delete")
 
