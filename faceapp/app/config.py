@@ -162,6 +162,13 @@ def resolve_config(
         unknown = set(layer) - _FIELDS
         if unknown:
             raise ValueError(f"not configuration fields: {sorted(unknown)}")
+        if layer is not prefs and layer.get("db") is not None:  # typed now: say a mistyped URL at once
+            from ..storage import check_not_a_url
+
+            try:
+                check_not_a_url(str(layer["db"]))
+            except FaceAppError as exc:
+                raise ConfigError(str(exc)) from None
         values = {k: v for k, v in layer.items() if v is not None}
         if {"threshold_override", "far_level"} & set(values):
             merged.pop("custom_threshold", None)  # a higher layer chose how to set the threshold

@@ -9,6 +9,7 @@ the embedded default for one machine; a ``postgresql://`` URL opens a PostgreSQL
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import StoreError
@@ -33,6 +34,7 @@ __all__ = [
     "StoredCrop",
     "StoredSource",
     "TemplateInfo",
+    "check_not_a_url",
     "create_roles",
     "display_target",
     "is_postgres_url",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# 'name://...': a URL, never a file name, however the scheme is spelled.
+_ANY_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_postgres_url(target: str | Path) -> bool:
@@ -77,6 +81,16 @@ def watch_gallery(target: str | Path) -> GalleryWatcher:
     return SqliteWatcher(target)
 
 
+def check_not_a_url(target: str | Path) -> None:
+    """StoreError for a URL that is not a PostgreSQL one ('postgresq://', 'http://'): SQLite
+    would otherwise make a file named after it, password and all. The message leaves out
+    whatever sits before an '@', where a password would be."""
+    if isinstance(target, str) and _ANY_URL.match(target) and not is_postgres_url(target):
+        scheme, _, rest = target.partition("://")
+        shown = f"{scheme}://{rest.rpartition('@')[2]}"
+        raise StoreError(f"{shown}: not a database this app opens: give a SQLite file or a postgresql:// URL")
+
+
 def display_target(target: str | Path) -> str:
     """A database as messages and windows show it: the file, or the URL without its password."""
     if is_postgres_url(target):
@@ -110,6 +124,7 @@ def open_store(
         from .postgres_store import PostgresStore
 
         return PostgresStore.open(str(path), create=create, station=station, key=key)
+    check_not_a_url(path)
     return SqliteStore.open(path, create=create, busy_timeout_ms=busy_timeout_ms, key=key, station=station)
 
 

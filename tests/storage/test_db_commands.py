@@ -141,6 +141,19 @@ def test_an_unreachable_server_is_one_line_and_exit_2(capsys: pytest.CaptureFixt
             assert err.count("\n") == 1 and "pw123" not in err
 
 
+def test_a_mistyped_url_is_refused_and_makes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    # SQLite would take 'postgresq://...' for a file path and make it, password and all.
+    monkeypatch.chdir(tmp_path)
+    typo = "postgresq://door:pw123@127.0.0.1:5432/faces"
+    for args in (("people", "list", "--db", typo), ("db", "init", "--db", typo), ("db", "encrypt", "--db", typo),
+                 ("db", "copy", typo, str(tmp_path / "copy.db")), ("db", "copy", str(tmp_path / "none.db"), typo)):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "" and err.count("\n") == 1, (args, err)
+        assert "pw123" not in err and ("not a database this app opens" in err or "no such database" in err), err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_stations_enroll_and_identify_over_one_server_each_event_names_its_station(
     cluster: PostgresCluster, empty_url: str, repo_faces, shipped_model_card: Path, capsys: pytest.CaptureFixture,
