@@ -63,6 +63,8 @@ class Database:
         return str(self.store.path)
 
     def close(self) -> None:
+        if self.outbox.pending:
+            self.store.retry_now()  # the server may be back within the back-off: one real try
         if self.outbox.pending and not self.flush_events():
             log.warning("%s: %d event(s) could not be written: the gallery is offline",
                         self.location, len(self.outbox.pending))

@@ -156,6 +156,10 @@ class PostgresConnection:
             raise
         return store
 
+    def retry_now(self) -> None:
+        """The next call tries the server at once, even within RECONNECT_AFTER_S of a failure."""
+        self._failed_at = None
+
     def _live(self) -> psycopg.Connection:
         """The connection, opened again first when the server dropped it."""
         if self._conn is None:

@@ -54,6 +54,11 @@ class GalleryStore(Protocol):
         saying the database was closed."""
         ...
 
+    def retry_now(self) -> None:
+        """Forget any wait before the next try to reach a server that was away, so that the
+        next call tries it at once (a last flush before closing); nothing for a local file."""
+        ...
+
     def __enter__(self: _Store) -> _Store:
         """``with open_store(...) as store:`` closes the store when the block ends."""
         ...

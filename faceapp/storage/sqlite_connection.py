@@ -228,6 +228,9 @@ class SqliteConnection:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
 
+    def retry_now(self) -> None:
+        """A local file has no server to wait for."""
+
     def close(self) -> None:
         """Close the connection (idempotent); the last one out checkpoints the WAL."""
         try:

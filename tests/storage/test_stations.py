@@ -205,3 +205,19 @@ def test_an_identify_loop_goes_on_through_a_server_restart_and_its_events_arrive
     sources = sorted(int(e["source"].split()[1]) for e in logged)
     assert sources == list(range(len(frames)))  # every frame's event, the gap's too, each once
     assert {(e["person_id"], e["station"]) for e in logged} == {(alice, "door")}
+
+
+def test_events_kept_offline_are_written_at_close_when_the_server_is_back_within_the_back_off(
+        url: str, cluster: PostgresCluster) -> None:
+    with Database.open(url, station="desk") as db:
+        db.log_event("identify", decision="unknown", distance=1.2, source="before")
+        cluster.stop()
+        try:
+            for i in range(3):  # the first fails to reconnect; the others wait out the back-off
+                assert not db.log_event("identify", decision="unknown", distance=1.2, source=f"offline {i}")
+        finally:
+            cluster.start()
+    # closed within RECONNECT_AFTER_S of the failed reconnect: the close still tries the server
+    with open_store(url) as store:
+        sources = sorted(e["source"] for e in store.events(limit=100) if e["kind"] == "identify")
+    assert sources == ["before", "offline 0", "offline 1", "offline 2"]
