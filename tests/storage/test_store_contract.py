@@ -26,7 +26,7 @@ from .conftest import DIM, MODEL, Backend, encodings
 
 # What the application needs from a store; the protocol must name exactly these.
 PROTOCOL_MEMBERS = {
-    "path", "close", "__enter__", "__exit__",
+    "path", "close", "retry_now", "__enter__", "__exit__",
     "enroll", "people", "person", "has_person", "thumbnail", "rename", "delete",
     "gallery", "stale_templates", "stale_people", "stale_crops", "stale_sources", "stale_without_crop",
     "reencode", "templates_of", "templates", "template_crop", "delete_template",
