@@ -20,9 +20,16 @@ KEYRING_SERVICE = "faceapp PostgreSQL"
 
 def split_password(url: str) -> tuple[str, str | None]:
     """(``url`` without its password, the password or None)."""
-    parts = urlsplit(url)
-    if not is_postgres_url(url) or parts.password is None:
+    if not is_postgres_url(url):
         return url, None
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url, None
+        parts.port  # noqa: B018 - read for its check: a port that is not a number raises here
+    except ValueError as exc:  # e.g. '[::1:5432': say so in one line, without the password
+        raise ConfigError(f"{url.partition('://')[0]}://...: not a valid URL ({exc}); "
+                          "check its host and port") from None
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}@{hostport}")), unquote(parts.password)

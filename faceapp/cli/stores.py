@@ -10,7 +10,7 @@ import os
 from ..app.privacy import key_for
 from ..app.stores import DEFAULT_ADMIN_ROLE, DEFAULT_STATION_ROLE, copy_database, init_database, migrate_database
 from ..types import table_counts
-from .common import EXIT_OK, CLIError, Context, err, out
+from .common import EXIT_OK, CLIError, Context, err, out, warn
 
 # Set these to give the roles passwords without a prompt (a script, a container); a password
 # on the command line would show in the process list.
@@ -31,18 +31,23 @@ def _passwords(args: argparse.Namespace) -> dict[str, str]:
     roles = {"admin": args.admin_role, "station": args.station_role}
     passwords = {roles[kind]: os.environ[env] for kind, env in PASSWORD_ENVS.items() if os.environ.get(env)}
     if args.ask_passwords:
-        for kind, role in roles.items():
-            first = getpass.getpass(f"password for the {kind} role {role!r} (empty: leave it): ")
-            if not first:
-                continue
-            if getpass.getpass("again: ") != first:
-                raise CLIError(f"the two passwords for {role!r} differ; nothing was changed")
-            passwords[role] = first
+        try:
+            for kind, role in roles.items():
+                first = getpass.getpass(f"password for the {kind} role {role!r} (empty: leave it): ")
+                if not first:
+                    continue
+                if getpass.getpass("again: ") != first:
+                    raise CLIError(f"the two passwords for {role!r} differ; nothing was changed")
+                passwords[role] = first
+        except EOFError:
+            raise CLIError("--ask-passwords needs someone at a terminal; in a script give the passwords in "
+                           f"{' and '.join(PASSWORD_ENVS.values())}; nothing was changed") from None
     return passwords
 
 
 def cmd_db_init(ctx: Context, args: argparse.Namespace) -> int:
-    report = init_database(ctx.config.db, args.admin_role, args.station_role, _passwords(args),
+    passwords = _passwords(args)
+    report = init_database(ctx.config.db, args.admin_role, args.station_role, passwords,
                            key=key_for(ctx.config.db, ctx.config))
     out(f"{report.location}: a faceapp gallery at schema {report.schema_version}")
     if not report.server:
@@ -52,6 +57,9 @@ def cmd_db_init(ctx: Context, args: argparse.Namespace) -> int:
                        (report.station_role, "station: reads templates and writes events; no crops, no changes")):
         made = "created" if role in report.new_roles else "kept, privileges set again"
         out(f"role {role!r} ({made}): {what}")
+        if role in report.new_roles and role not in passwords:
+            warn(f"role {role!r} has no password, so it cannot log in over the network: run db init "
+                f"again with --ask-passwords or {PASSWORD_ENVS['admin' if role == report.admin_role else 'station']}")
     out("point each station at it with --db postgresql://" + f"{report.station_role}@HOST/DBNAME --station NAME")
     return EXIT_OK
 

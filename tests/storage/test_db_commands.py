@@ -62,7 +62,8 @@ def test_db_init_makes_the_gallery_and_the_two_roles(empty_url: str, capsys: pyt
     admin, station = f"admin_{name}", f"station_{name}"
     monkeypatch.setenv("FACEAPP_STATION_PASSWORD", "door-secret")
     code, out, err = run(capsys, "db", "init", "--db", empty_url, "--admin-role", admin, "--station-role", station)
-    assert (code, err) == (0, "")
+    assert code == 0 and err == f"faceapp: warning: role '{admin}' has no password, so it cannot log in over the network: " \
+        "run db init again with --ask-passwords or FACEAPP_ADMIN_PASSWORD\n"  # the station's was given
     assert f"a faceapp gallery at schema {open_store(empty_url).schema_versions[1]}" in out
     assert f"role '{admin}' (created): administrator" in out and f"role '{station}' (created): station" in out
     assert "door-secret" not in out
@@ -139,6 +140,13 @@ def test_an_unreachable_server_is_one_line_and_exit_2(capsys: pytest.CaptureFixt
             assert code == 2 and out == ""
             assert err.startswith("faceapp: error: postgresql://door@127.0.0.1:") and "cannot connect" in err
             assert err.count("\n") == 1 and "pw123" not in err
+
+
+def test_a_url_python_cannot_parse_is_one_line_without_its_password(capsys: pytest.CaptureFixture) -> None:
+    for url in ("postgresql://door:pw123@[::1:5432/faces", "postgresql://door:pw123@host:port/faces"):
+        code, out, err = run(capsys, "people", "list", "--db", url)
+        assert code == 2 and out == "" and err.count("\n") == 1 and "pw123" not in err
+        assert err.startswith("faceapp: error: postgresql://...: not a valid URL"), err
 
 
 def test_a_mistyped_url_is_refused_and_makes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
