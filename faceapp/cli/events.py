@@ -73,8 +73,10 @@ def cmd_events(ctx: Context, args: argparse.Namespace) -> int:
 def _not_this_person(ctx: Context, args: argparse.Namespace) -> int:
     if not ctx.database_exists():
         raise CLIError(f"there is no event {args.event_id}: there is no database yet")
-    out(f"event {args.event_id}: the sighting is corrected as not the person it named")
-    if not _confirmed(args, "Correct it? [y/N] ", f"not correcting event {args.event_id}"):
+    # Asked, never announced as done: whether the event is a sighting that names someone is
+    # known only once the store has looked.
+    prompt = f"Correct event {args.event_id} as not the person it named? [y/N] "
+    if not _confirmed(args, prompt, f"not correcting event {args.event_id}"):
         out(f"event {args.event_id} was not corrected")
         return EXIT_REJECTED
     with ctx.open_database() as db:
