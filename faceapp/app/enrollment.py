@@ -179,6 +179,10 @@ def capture_shots(pipeline: Pipeline, source_spec: str, shots: int, min_interval
     if not capture.done:
         common = capture.problems.most_common(1)
         hint = f"; most common problem: {common[0][0]}" if common else ""
+        if read < budget:  # the source ran out: say so, or the problem of a few frames takes the blame
+            raise FaceAppError(f"{label}: it ended after {read} frames with {len(capture.shots)} of {shots} good "
+                               f"shots (taken at least {min_interval_s:g} s apart){hint}; ask for fewer shots "
+                               "or give a longer clip")
         raise FaceAppError(f"{label}: only {len(capture.shots)} of {shots} good shots in {read} frames{hint}")
     return capture.shots
 
