@@ -64,3 +64,25 @@ def test_a_video_remembers_one_face_per_unknown_track_and_a_second_visit_joins_i
         assert cli("identify", video, "--remember-unknowns").code == 0
         (group,) = json.loads(cli("unknowns", "list", "--json").out)
         assert group["sightings"] == visit and group["sources"] == ["video walk.avi"]
+
+
+def test_naming_an_unknown_after_someone_it_does_not_look_like_asks_first(cli, tmp_path: Path,
+                                                                            shipped_model_card: Path) -> None:
+    import numpy as np
+
+    from faceapp.app import Database
+    from faceapp.embed import read_card
+
+    card = read_card(shipped_model_card)
+    rng = np.random.default_rng(5)
+    alice, stranger = (v / np.linalg.norm(v) for v in rng.standard_normal((2, card.dim)).astype(np.float32))
+    with Database.open(str(tmp_path / "faceapp.db"), create=True) as db:  # the database tmp_cli runs on
+        db.store.enroll("Alice", alice[None], card.model_id)
+        group = db.store.remember_unknown(card.model_id, stranger)
+    refused = cli("unknowns", "name", group, "Alice")  # no terminal, no --yes
+    assert refused.code == 2 and refused.err.count("\n") == 1
+    assert f"unknown {group}'s faces lie at" in refused.err and "nothing was added" in refused.err
+    assert json.loads(cli("people", "list", "--json").out)[0]["templates"] == 1
+    named = cli("unknowns", "name", group, "Alice", "--yes")
+    assert named.code == 0 and named.out.strip() == f"unknown {group} added to Alice: 1 face"
+

@@ -89,6 +89,31 @@ class Named:
     new_person: bool
 
 
+def naming_doubt(db: Database, group_id: int, name: str, model_id: str, threshold: float,
+                 cohort: Cohort | None = None) -> str | None:
+    """Why naming unknown ``group_id`` as ``name`` may be a mistake, or None: when ``name`` is
+    someone enrolled whose templates' mean lies farther than the 1:1 ``threshold`` from the
+    group's mean (judged with the model's ``cohort``), the faces would not even be verified as
+    them. Naming stays possible (a person seen only in poor light is the very case for adding
+    faces), but a front end asks first."""
+    name = validate_name(name)
+    if not db.has_person(name):
+        return None
+    existing = db.store.templates_of(name, model_id)
+    faces = [np.frombuffer(f.encoding, dtype="<f4") for f in db.store.unknown_faces(group_id) if f.model_id == model_id]
+    if not len(existing) or not faces:
+        return None
+    means = np.stack([np.mean(faces, axis=0), np.asarray(existing, np.float32).mean(axis=0)])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    gap = float(np.linalg.norm(means[0] - means[1]))
+    if cohort is not None:
+        gap = float(cohort.adjust(gap, cohort.crowding(means[:1].astype(np.float32))[0]))
+    if gap <= threshold:
+        return None
+    return (f"unknown {group_id}'s faces lie at {gap:.3f} from {db.person(name).name}'s, beyond the 1:1 threshold "
+            f"{threshold:.3f}: they may be someone else")
+
+
 def name_unknown(db: Database, group_id: int, name: str, model_id: str) -> Named:
     """Enroll unknown ``group_id``'s kept faces (made by ``model_id``) as ``name``, a new person or
     added to an existing one, then forget the group. Its best crop becomes a new person's thumbnail."""

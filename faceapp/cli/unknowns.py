@@ -7,9 +7,10 @@ import argparse
 import json
 from dataclasses import asdict
 
-from ..app.unknowns import forget_unknown, list_unknowns, name_unknown
+from ..app.unknowns import forget_unknown, list_unknowns, name_unknown, naming_doubt
 from ..errors import ModelError
-from .common import EXIT_OK, CLIError, Context, out
+from .common import EXIT_OK, EXIT_REJECTED, CLIError, Context, out
+from .manage import _confirmed
 
 
 def add_unknowns_parser(sub: argparse.ArgumentParser, add_global_options) -> None:  # noqa: ANN001
@@ -23,6 +24,8 @@ def add_unknowns_parser(sub: argparse.ArgumentParser, add_global_options) -> Non
     add_global_options(q)
     q.add_argument("id", type=int, metavar="ID")
     q.add_argument("name", metavar="NAME")
+    q.add_argument("--yes", action="store_true",
+                   help="add the faces to someone enrolled even when they look unlike that person's faces")
     q = actions.add_parser("forget", help="erase an unknown and every face kept of it",
                            description="erase an unknown and every face kept of it")
     add_global_options(q)
@@ -53,6 +56,11 @@ def cmd_unknowns(ctx: Context, args: argparse.Namespace) -> int:
             model_id = ctx.config.model_id
             if model_id is None:
                 raise ModelError(ctx.config.card_error or "no model card was read")
+            doubt = naming_doubt(db, args.id, args.name, model_id, ctx.config.require_threshold(),
+                                 ctx.pipeline().cohort) if db.has_person(args.name) else None
+            if doubt and not _confirmed(args, f"{doubt}. Add them anyway? [y/N] ", f"{doubt}; nothing was added"):
+                out(f"unknown {args.id} was not named")
+                return EXIT_REJECTED
             named = name_unknown(db, args.id, args.name, model_id)
             how = "enrolled as a new person" if named.new_person else "added to"
             out(f"unknown {args.id} {how} {named.name}: {named.faces} face{'s' if named.faces != 1 else ''}")

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app.unknowns import UnknownGroupInfo, forget_unknown, list_unknowns, name_unknown, unknown_crops
+from ..app.unknowns import (UnknownGroupInfo, forget_unknown, list_unknowns, name_unknown, naming_doubt,
+                            unknown_crops)
 from ..errors import FaceAppError
 from .events_panel import local_time
 from .state import AppState
@@ -108,8 +109,15 @@ class UnknownsPanel(QWidget):
                                         ["", *names], 0, True)
         if not ok or not name.strip():
             return False
+        info, threshold = self.state.info, self.state.threshold
         try:
-            named = name_unknown(self.state.db, group, name, self.state.info.model_id)
+            doubt = (naming_doubt(self.state.db, group, name, info.model_id, threshold, info.cohort)
+                     if threshold is not None else None)
+            if doubt and QMessageBox.question(
+                    self, "Who is this?", f"{doubt[0].upper()}{doubt[1:]}.\n\nAdd them to {name.strip()} anyway?",
+                    QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
+                return False
+            named = name_unknown(self.state.db, group, name, info.model_id)
         except FaceAppError as exc:
             self.state.action_failed.emit(f"Cannot name unknown {group}: {exc}")
             return False

@@ -19,6 +19,7 @@ from faceapp.app.unknowns import (
     forget_unknown,
     list_unknowns,
     name_unknown,
+    naming_doubt,
     nearest_group,
     remember_face,
 )
@@ -94,6 +95,7 @@ def test_naming_adds_to_an_existing_person_and_forgetting_erases_the_group(
     cohort = shipped_pipeline.cohort
     group = remember_face(db, model_id, second.encoding, threshold, second.crop, "door", cohort)
     assert remember_face(db, model_id, later.encoding, threshold, later.crop, "desk", cohort) == group
+    assert naming_doubt(db, group, "person e", model_id, threshold, cohort) is None  # E's faces: no doubt
     named = name_unknown(db, group, "person e", model_id)
     assert (named.name, named.faces, named.new_person) == ("Person E", 2, False)
     assert db.person("Person E").templates == 3 and list_unknowns(db) == []
@@ -179,3 +181,17 @@ def test_forgetting_an_unknown_leaves_no_byte_of_its_encodings_or_crops(
         assert found() == list(needles)  # the scan sees them while they are kept
         assert forget_unknown(db, group) == 2
         assert found() == [] and [g.id for g in list_unknowns(db)] == [other]
+
+
+def test_naming_a_group_after_someone_it_does_not_look_like_raises_a_doubt(db: Database) -> None:
+    rng = np.random.default_rng(3)
+    alice, stranger = (v / np.linalg.norm(v) for v in rng.standard_normal((2, 16)).astype(np.float32))
+    db.store.enroll("Alice", alice[None], "m")
+    group = db.store.remember_unknown("m", stranger)
+    gap = float(np.linalg.norm(alice - stranger))  # about 1.4 for two random directions
+    doubt = naming_doubt(db, group, "alice", "m", threshold=1.0)
+    assert doubt == (f"unknown {group}'s faces lie at {gap:.3f} from Alice's, beyond the 1:1 threshold 1.000: "
+                     "they may be someone else")
+    assert naming_doubt(db, group, "alice", "m", threshold=gap + 0.01) is None
+    assert naming_doubt(db, group, "Someone New", "m", threshold=1.0) is None  # a new person: nothing to compare
+

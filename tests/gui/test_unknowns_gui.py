@@ -45,3 +45,26 @@ def test_who_is_this_lists_unknown_faces_with_crops_and_names_or_forgets_them(
     answer = QMessageBox.StandardButton.Yes
     assert panel.forget_selected()
     assert panel.group_ids() == [] and panel.crops.count() == 0 and not panel.forget_button.isEnabled()
+
+
+def test_naming_a_group_after_someone_it_does_not_look_like_asks_first(make_window, gui_pipeline, repo_faces,
+                                                                        monkeypatch) -> None:
+    import numpy as np
+
+    window = make_window(None)
+    panel, state = window.unknowns_panel, window.state
+    face = encode_photo(gui_pipeline, repo_faces.hungry[0])
+    elsewhere = -np.asarray(face.encoding, np.float32)  # as far from E's face as a face can be
+    state.db.store.enroll("Alice", elsewhere[None], gui_pipeline.model_id)
+    group = remember_face(state.db, gui_pipeline.model_id, face.encoding, state.threshold, face.crop, "door")
+    panel.refresh()
+    panel.select(group)
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(lambda *a, **k: ("Alice", True)))
+    asked, answer = [], QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: asked.append(a[2]) or answer))
+    assert not panel.name_selected()
+    assert asked[0].startswith(f"Unknown {group}'s faces lie at 2.000 from Alice's") and "anyway?" in asked[0]
+    assert panel.group_ids() == [group] and state.db.person("Alice").templates == 1  # nothing changed
+    answer = QMessageBox.StandardButton.Yes
+    assert panel.name_selected()
+    assert panel.group_ids() == [] and state.db.person("Alice").templates == 2
