@@ -50,6 +50,7 @@ class MigrateReport:
     location: str
     before: int
     after: int
+    server: bool = False  # a PostgreSQL gallery, whose roles are granted table by table
 
 
 def migrate_database(target: str | Path, key: str | None = None) -> MigrateReport:
@@ -57,7 +58,7 @@ def migrate_database(target: str | Path, key: str | None = None) -> MigrateRepor
     ``key`` opens an encrypted one."""
     with open_store(target, create=False, key=key) as store:
         before, after = store.schema_versions
-        return MigrateReport(str(store.path), before, after)
+        return MigrateReport(str(store.path), before, after, is_postgres_url(target))
 
 
 @dataclass(frozen=True)

@@ -90,4 +90,7 @@ def cmd_db_migrate(ctx: Context, args: argparse.Namespace) -> int:
         out(f"{report.location}: the schema is up to date (version {report.after})")
     else:
         out(f"{report.location}: upgraded the schema from version {report.before} to {report.after}")
+        if report.server:  # grants name tables: the new ones have none yet
+            warn("the roles' privileges do not reach the new tables yet: run 'faceapp db init' again as the "
+                 "database's owner, with the same --admin-role and --station-role")
     return EXIT_OK

@@ -73,7 +73,8 @@ def translate(exc: psycopg.Error, where: str, role: str, action: str) -> StoreEr
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return StoreError(
             f"{where}: the database role {role!r} may not {action} ({text}); a station's role only reads templates "
-            "and writes events: enroll, rename and delete with the administrator's role"
+            "and writes events: enroll, rename and delete with the administrator's role (after 'db migrate', "
+            "run 'faceapp db init' again as the database's owner so the roles reach the new tables)"
         )
     if isinstance(exc, (pg_errors.DiskFull, pg_errors.OutOfMemory)):
         return StoreError(f"{where}: the server is out of space ({text}); ask its administrator")

@@ -162,5 +162,5 @@ def prepare(conn: psycopg.Connection, where: str, create: bool) -> int:
         except pg_errors.InsufficientPrivilege:
             what = "holds no faceapp gallery yet" if before == 0 else f"holds a gallery of schema {before}, this faceapp needs {SCHEMA_VERSION}"
             raise StoreError(f"{where}: this database {what}, and the role {conn.info.user!r} may not change it: "
-                             "run 'faceapp db init' (or 'faceapp db migrate') with the database owner's role") from None
+                             "run 'faceapp db init' with the database owner's role") from None
     return before

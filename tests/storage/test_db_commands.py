@@ -189,6 +189,26 @@ def test_stations_enroll_and_identify_over_one_server_each_event_names_its_stati
         assert [p.name for p in store.people()] == ["Person E"]
 
 
+def test_db_migrate_on_a_server_says_to_grant_again_and_db_init_lets_the_roles_reach_the_new_tables(
+        empty_url: str, capsys: pytest.CaptureFixture) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(empty_url)["dbname"]
+    admin, station = f"admin_{name}", f"station_{name}"
+    roles = ("--admin-role", admin, "--station-role", station)
+    assert run(capsys, "db", "init", "--db", empty_url, *roles)[0] == 0
+    with psycopg.connect(empty_url, autocommit=True) as conn:  # back to schema 1, as an older faceapp made it
+        conn.execute("DROP TABLE faceapp.unknown_sightings, faceapp.unknown_groups")
+        conn.execute("UPDATE faceapp.meta SET value = '1' WHERE key = 'schema_version'")
+    code, out, err = run(capsys, "db", "migrate", "--db", empty_url)
+    assert code == 0 and "upgraded the schema from version 1 to 2" in out
+    assert "run 'faceapp db init' again as the database's owner" in err
+    as_admin = empty_url.replace("postgres@", f"{admin}@")
+    code, _, err = run(capsys, "unknowns", "list", "--db", as_admin)
+    assert code == 2 and "run 'faceapp db init' again" in err  # not granted yet, and the message says what to do
+    assert run(capsys, "db", "init", "--db", empty_url, *roles)[0] == 0
+    code, out, err = run(capsys, "unknowns", "list", "--db", as_admin)
+    assert (code, out.strip()) == (0, "no unknowns remembered"), err
+
+
 def test_db_copy_and_migrate_open_an_encrypted_file_with_the_configured_key(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
