@@ -39,6 +39,10 @@ class UnknownPersonError(StoreError):
     """A name that is not enrolled."""
 
 
+class NotPermittedError(StoreError):
+    """The database role may not do this (a station's role, which only reads and logs)."""
+
+
 class GalleryOfflineError(StoreError):
     """The server holding a shared gallery cannot be reached just now (it stopped, the network
     went): a station keeps matching against the gallery it holds and keeps its events until

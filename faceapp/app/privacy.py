@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..errors import FaceAppError, StoreError
+from ..errors import FaceAppError, NotPermittedError, StoreError
 from ..storage import display_target, is_postgres_url
 from ..storage.sqlite_crypto import DatabaseKeyError, convert, looks_encrypted, needs_key, new_raw_key
 from .config import DB_KEY_ENV, AppConfig
@@ -135,7 +135,10 @@ def purge_old_unknowns(db: Database, days: int) -> int:
         if not days or not db.store.unknown_groups():
             return 0
         return purge_unknowns(db, days)
-    except StoreError as exc:  # a read-only file, or a station's role: the administrator's open purges
+    except NotPermittedError as exc:  # a station's role, by design: the administrator's opens purge
+        log.debug("the unknown faces' retention purge is not this role's to run: %s", exc)
+        return 0
+    except StoreError as exc:  # a read-only file: still usable, the purge comes later
         log.warning("the unknown faces' retention purge could not run: %s", exc)
         return 0
 
@@ -220,7 +223,11 @@ def purge_if_due(db: Database, now: datetime | None = None) -> int:
     now = now or datetime.now(timezone.utc)
     if db.last_purge is not None and timedelta(0) <= now - db.last_purge < PURGE_EVERY:
         return 0
-    gone = purge_older_than(db, timedelta(days=db.retention_days), now)
+    try:
+        gone = purge_older_than(db, timedelta(days=db.retention_days), now)
+    except NotPermittedError as exc:  # a station's role, by design: the administrator's opens purge
+        log.debug("the retention purge is not this role's to run: %s", exc)
+        gone = 0
     db.last_purge = now
     return gone
 

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from ..errors import GalleryOfflineError, StoreError
+from ..errors import GalleryOfflineError, NotPermittedError, StoreError
 from .common import log
 from .crypto import BlobAuthenticationError, BlobCipher
 from .postgres_crypto import crop_context, open_cipher, thumbnail_context
@@ -71,7 +71,7 @@ def translate(exc: psycopg.Error, where: str, role: str, action: str) -> StoreEr
     """A StoreError a user can act on, for any psycopg error met while doing ``action``."""
     text = one_line(exc)
     if isinstance(exc, pg_errors.InsufficientPrivilege):
-        return StoreError(
+        return NotPermittedError(
             f"{where}: the database role {role!r} may not {action} ({text}); a station's role only reads templates "
             "and writes events: enroll, rename and delete with the administrator's role (after 'db migrate', "
             "run 'faceapp db init' again as the database's owner so the roles reach the new tables)"

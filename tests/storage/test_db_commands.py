@@ -209,6 +209,21 @@ def test_db_migrate_on_a_server_says_to_grant_again_and_db_init_lets_the_roles_r
     assert (code, out.strip()) == (0, "no unknowns remembered"), err
 
 
+def test_a_station_does_not_warn_that_it_may_not_purge(empty_url: str, capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Purging is the administrator's, by design: a station's every command warned it could not.
+    name = psycopg.conninfo.conninfo_to_dict(empty_url)["dbname"]
+    admin, station = f"admin_{name}", f"station_{name}"
+    assert run(capsys, "db", "init", "--db", empty_url, "--admin-role", admin, "--station-role", station)[0] == 0
+    as_station = empty_url.replace("postgres@", f"{station}@")
+    with open_store(as_station) as store:
+        store.remember_unknown(MODEL, encodings(1)[0])
+        store.log_event("identify", decision="unknown", distance=1.3)
+    monkeypatch.setenv("FACEAPP_RETENTION_DAYS", "30")
+    code, out, err = run(capsys, "events", "list", "--db", as_station)
+    assert (code, err) == (0, "") and "unknown" in out
+
+
 def test_db_copy_and_migrate_open_an_encrypted_file_with_the_configured_key(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
