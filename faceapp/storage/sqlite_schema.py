@@ -135,6 +135,12 @@ def check_file(db: sqlite_utils.Database, path: Path | str) -> None:
             f"{path}: this SQLite file belongs to another program "
             f"(application_id {app_id:#x}). Choose another database file (--db, or Settings in the window)"
         )
+    if app_id == 0 and version and not {"people", "templates", "events"} <= set(db.table_names()):
+        # Another program's file that numbers its own schema: never migrate it into a gallery.
+        raise StoreError(
+            f"{path}: this SQLite file holds tables that are not faceapp's "
+            f"({', '.join(db.table_names()[:5]) or 'none'}). Choose another database file (--db, or Settings in the window)"
+        )
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path}: the database was made by a newer faceapp (schema {version}, "

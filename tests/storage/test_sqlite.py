@@ -141,10 +141,12 @@ def test_a_database_from_a_newer_faceapp_is_refused_untouched(db_path: Path) -> 
 # -- foreign, damaged and locked files ---------------------------------------------------
 
 
-def test_another_programs_database_is_refused_untouched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("its_version", [0, 1, 3, 99])  # many programs number their schema in user_version
+def test_another_programs_database_is_refused_untouched(tmp_path: Path, its_version: int) -> None:
     path = tmp_path / "other.sqlite"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    conn.execute(f"PRAGMA user_version = {its_version}")
     conn.commit()
     conn.close()
     before = path.read_bytes()
