@@ -33,6 +33,11 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> list[Detection]: ...
 
 
+# YuNet's smallest input side: below it (after the downscale to max_side) it has answered with
+# boxes of 1e30 and inf.
+MIN_INPUT_SIDE = 32
+
+
 class YuNetDetector:
     """OpenCV's YuNet: boxes, 5 landmarks and scores for faces of any size.
 
@@ -62,6 +67,9 @@ class YuNetDetector:
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        if min(small.shape[:2]) < MIN_INPUT_SIDE:  # YuNet returns garbage boxes below this: pad, do not stretch
+            small = cv2.copyMakeBorder(small, 0, max(0, MIN_INPUT_SIDE - small.shape[0]), 0,
+                                       max(0, MIN_INPUT_SIDE - small.shape[1]), cv2.BORDER_CONSTANT, value=0)
         sh, sw = small.shape[:2]
         if self._size != (sw, sh):
             self._net.setInputSize((sw, sh))
@@ -76,8 +84,19 @@ class YuNetDetector:
                 score=float(row[14]),
             )
             for row in rows
+            if plausible_row(row, sw, sh)
         ]
         return sorted(found, key=lambda d: d.area, reverse=True)
+
+
+def plausible_row(row: np.ndarray, width: int, height: int) -> bool:
+    """Whether a YuNet output row is a face at all: finite numbers, a box of at least 2 px a
+    side that overlaps the ``width`` x ``height`` input. Degenerate inputs (a strip a few
+    pixels tall) have given rows of 1e30 and inf with score 1, which must never reach a user."""
+    if not np.all(np.isfinite(row[:15])):
+        return False
+    x, y, w, h = (float(v) for v in row[:4])
+    return w >= 2 and h >= 2 and x < width and y < height and x + w > 0 and y + h > 0
 
 
 class HaarDetector:

@@ -52,6 +52,21 @@ def assert_plausible_face(face: Detection) -> None:
 # -- YuNet -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("height", [1, 8, 20, 33])
+def test_yunet_finds_nothing_in_a_strip_too_thin_for_it_every_time(height: int, yunet_detector: YuNetDetector) -> None:
+    # Unpadded, such strips gave boxes of 1e30 and inf at score 1, differently from call to call.
+    strip = np.full((height, 1000, 3), 128, np.uint8)
+    assert [len(yunet_detector.detect(strip)) for _ in range(3)] == [0, 0, 0]
+
+
+def test_yunet_still_finds_a_face_that_fills_a_thin_image(photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
+    small = cv2.resize(photo, (40, 40), interpolation=cv2.INTER_AREA)  # padded to 32 neither way: found as before
+    wide = np.concatenate([np.full((40, 300, 3), 110, np.uint8), small, np.full((40, 300, 3), 110, np.uint8)], axis=1)
+    (face,) = yunet_detector.detect(wide)
+    x, y, w, h = face.box
+    assert 290 < x < 340 and 0 <= y and w > 10 and np.all(np.isfinite(face.landmarks))
+
+
 def test_yunet_finds_the_one_face_of_a_photo(photo: np.ndarray, yunet_detector: YuNetDetector) -> None:
     faces = yunet_detector.detect(photo)
     assert len(faces) == 1
