@@ -135,3 +135,13 @@ def test_ctrl_c_in_a_video_keeps_the_visits_of_its_open_tracks(e_enrolled: RepoF
     with Database.open(str(db_path)) as db:
         decisions = [e["decision"] for e in db.events(name="Person E")]
     assert "recognised" in decisions and any(d.startswith("left after") for d in decisions), decisions
+
+
+def test_a_video_without_one_readable_frame_is_an_error_not_an_empty_success(run, e_enrolled: RepoFaces,
+                                                                              tmp_path: Path) -> None:
+    whole = moving_face_video(tmp_path / "whole.mkv", e_enrolled.hungry[0], 6)  # Matroska opens cut short
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[:4096])  # the header survives, no frame does
+    code, lines, err = run("identify", cut)
+    assert code == 2 and lines == [] and err.count("\n") == 1
+    assert err.startswith("faceapp: error: ") and "no frame could be read" in err

@@ -146,6 +146,7 @@ def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argp
     from ..camera import open_source
 
     ended = []  # every track of the source: those that end along the way, then those still open
+    count = 0
     with open_source(spec) as source:
         label = source.describe()
         results = identify_frames(follower, db, gallery, iter(source), label, rule, session, memory)
@@ -161,6 +162,8 @@ def _identify_frames(follower, db, gallery, rule: SightingRule, spec, args: argp
                     break
         finally:  # Ctrl-C too: the open tracks' visits, departures and unknown faces are kept
             ended.extend(finish_tracks(follower, db, rule, label, session, memory))
+    if count == 0:  # a file that opens but holds no frame it can decode: not an empty success
+        raise CLIError(f"{label}: no frame could be read from it; is the file whole?")
     if args.tracks:
         for summary in sorted(ended, key=lambda t: t.track):
             _print_track(summary, args.json)
