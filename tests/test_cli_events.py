@@ -53,6 +53,9 @@ def test_events_list_filters_and_export_writes_a_csv_a_spreadsheet_opens(
     assert float(rows[1]["distance"]) < 1 and rows[1]["source"] == str(repo_faces.want[0])
     one_line_error(cli("events", "export", "--csv", sheet), str(sheet), "already")
     assert sheet.read_text(encoding="utf-8-sig").count("\n") == 4, "the existing file is kept as it was"
+    one_line_error(cli("events", "export", "--csv", tmp_path), str(tmp_path), "a folder is there already")
+    if Path("/proc/self").is_dir():  # a folder no file can be made in: one line, no traceback
+        one_line_error(cli("events", "export", "--csv", "/proc/faceapp-events.csv"), "cannot write it")
 
 
 def test_bad_event_filters_are_one_line_errors(cli) -> None:

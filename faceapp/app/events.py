@@ -54,7 +54,8 @@ def check_kind(kind: str | None) -> str | None:
 def list_events(db: Database, *, since: datetime | None = None, person: str | None = None,
                 kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The newest ``limit`` events first that match every filter given: logged at or after
-    ``since``, of ``person`` (under that name, or of whoever carries it now), of ``kind``."""
+    ``since``, of ``person`` (whoever carries that name now, or events tied to no one logged
+    under it), of ``kind``."""
     if limit < 0:
         raise EventsError(f"--limit must be 0 or more, got {limit}")
     return db.store.events(limit, person, since=since, kind=check_kind(kind))
@@ -65,13 +66,22 @@ def write_rows_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], path: 
     many rows. UTF-8 with a byte-order mark, so a spreadsheet shows accented names as they are."""
     path = Path(path)
     if path.exists():
-        raise EventsError(f"{path}: a file is there already; choose a new name")
+        what = "a folder" if path.is_dir() else "a file"
+        raise EventsError(f"{path}: {what} is there already; choose a new name")
     if not path.parent.is_dir():
         raise EventsError(f"{path.parent}: no such folder")
-    with open(path, "x", newline="", encoding="utf-8-sig") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows(["" if value is None else value for value in row] for row in rows)
+    try:
+        f = open(path, "x", newline="", encoding="utf-8-sig")
+    except OSError as exc:  # a read-only or special folder (/proc), no permission
+        raise EventsError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+    try:
+        with f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            writer.writerows(["" if value is None else value for value in row] for row in rows)
+    except OSError as exc:  # a full disk mid-way: no half file left to be taken for the whole
+        path.unlink(missing_ok=True)
+        raise EventsError(f"{path}: cannot write it ({exc.strerror or exc}); nothing was kept") from None
     return len(rows)
 
 
