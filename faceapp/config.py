@@ -8,6 +8,7 @@ compute paths when called.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -38,8 +39,16 @@ def shipped_model_path() -> Path:
 def quiet_opencv_logs(environ: dict[str, str] | None = None) -> None:
     """Keep OpenCV's and FFmpeg's own warnings ("can't open camera by index", "[mov @ 0x...]
     moov atom not found") off stderr, where they come before faceapp's own message saying
-    the same in words. Entry points call this before cv2 is first used: both libraries read
-    these variables once. A level the user set in the environment wins."""
+    the same in words. OpenCV reads its variable when cv2 is imported, which the entry points'
+    own imports have done by now, so its level is also set at run time; FFmpeg reads its one
+    when the first video opens. A level the user set in the environment wins."""
     environ = os.environ if environ is None else environ  # type: ignore[assignment]
-    environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    # SILENT, not ERROR: a damaged TIFF's ERROR lines say what faceapp's one line says, and
+    # every OpenCV failure that matters also raises, which faceapp turns into its own message.
+    environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2 = sys.modules.get("cv2")
+    level = getattr(getattr(getattr(cv2, "utils", None), "logging", None),
+                    f"LOG_LEVEL_{environ['OPENCV_LOG_LEVEL'].upper()}", None)
+    if level is not None:
+        cv2.utils.logging.setLogLevel(level)

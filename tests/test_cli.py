@@ -1042,3 +1042,22 @@ def test_ctrl_c_exits_130_and_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatc
     assert main(["verify"]) == 2
     assert main(["--help"]) == 0
     capsys.readouterr()
+
+
+def test_a_missing_camera_and_a_damaged_tiff_are_faceapps_one_line_not_opencvs(tmp_path: Path) -> None:
+    # OpenCV logs from C++ straight to the process's stderr: only a real process shows it.
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    whole = tmp_path / "whole.tif"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(whole)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[:90_000])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FACEAPP_", "OPENCV_"))}
+    for args in (("--camera", "7"), (str(cut),)):
+        done = subprocess.run([sys.executable, "-m", "faceapp", "--db", str(tmp_path / "x.db"), "enroll", "A", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("faceapp: error: ")
