@@ -37,9 +37,11 @@ def read_pairs(path: str | Path, folds: int = 10) -> list[Pair]:
     """
     path = Path(path)
     try:
-        lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as exc:
         raise FaceAppError(f"{path}: cannot read pairs file ({exc.strerror})") from None
+    except UnicodeDecodeError:  # a binary file given by mistake
+        raise FaceAppError(f"{path}: not an LFW pairs file (not text)") from None
     if not lines or not all(tok.isdigit() for tok in lines[0]):
         raise FaceAppError(f"{path}: not an LFW pairs file (first line should be a count)")
     header, rows = [int(t) for t in lines[0]], lines[1:]

@@ -89,6 +89,13 @@ def test_malformed_pairs_files_raise_faceapp_errors(tmp_path: Path, content: str
         read_pairs(path)
 
 
+def test_a_binary_file_given_as_pairs_is_not_an_lfw_pairs_file(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.txt"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(FaceAppError, match=r"not an LFW pairs file \(not text\)"):
+        read_pairs(path)
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
