@@ -10,6 +10,7 @@ encoding and crop is sealed to its template's id (see :mod:`.postgres_crypto`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,19 +41,11 @@ class PostgresTemplates(PostgresConnection):
             names = {int(i): str(n) for i, n in conn.execute("SELECT id, name FROM people").fetchall()}
         if not rows:
             return Gallery.empty(0, model_id)
-        dims = {int(r[1]) for r in rows}
-        if len(dims) != 1:
-            raise StoreError(
-                f"{self.path}: templates of model {model_id!r} have mixed dimensions {sorted(dims)}; "
-                "the database is damaged. Restore a backup or re-enroll"
-            )
-        dim = dims.pop()
-        blob = b"".join(self._opened_encodings(rows, 3, 2, dim))
-        if len(blob) != len(rows) * dim * 4:
-            raise StoreError(
-                f"{self.path}: a template of model {model_id!r} has the wrong size; "
-                "the database is damaged. Restore a backup or re-enroll"
-            )
+        # The dimension most of the model's templates have; a row of another size (damaged) reads
+        # as zeros, which usable_rows leaves out naming its person, so it stops nobody else.
+        dim = Counter(int(r[1]) for r in rows).most_common(1)[0][0]
+        size = dim * 4
+        blob = b"".join(b if len(b) == size else bytes(size) for b in self._opened_encodings(rows, 3, 2, dim))
         encodings = np.frombuffer(blob, dtype="<f4").reshape(len(rows), dim)
         person_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         del rows  # the row objects go before matching starts, not with the caller's frame

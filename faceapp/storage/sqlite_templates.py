@@ -8,7 +8,6 @@ it (``faceapp reencode``) instead of everyone enrolling again.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,7 +33,9 @@ class SqliteTemplates(SqliteConnection):
         ever held. Templates of other models are left out (see stale_templates).
         """
         with self._read() as conn:
-            first = conn.execute("SELECT dim FROM templates WHERE model_id = ? LIMIT 1", (model_id,)).fetchone()
+            # The dimension most of the model's templates have: a damaged row must not set it.
+            first = conn.execute("SELECT dim FROM templates WHERE model_id = ? GROUP BY dim"
+                                 " ORDER BY COUNT(*) DESC, dim LIMIT 1", (model_id,)).fetchone()
             if first is None:
                 return Gallery.empty(0, model_id)
             dim = int(first[0])
@@ -49,8 +50,8 @@ class SqliteTemplates(SqliteConnection):
             cursor = conn.execute("SELECT encoding FROM templates WHERE model_id = ? ORDER BY person_id, id", (model_id,))
             while rows := cursor.fetchmany(4096):
                 blobs = [row[0] for row in rows]
-                if set(map(len, blobs)) != {size}:  # the dims column is read only to say what is wrong
-                    raise self._damaged_dims(conn, model_id)
+                if set(map(len, blobs)) != {size}:  # a damaged row reads as zeros: usable_rows leaves it out
+                    blobs = [blob if len(blob) == size else bytes(size) for blob in blobs]
                 flat[at : at + size * len(blobs)] = np.frombuffer(b"".join(blobs), np.uint8)
                 at += size * len(blobs)
             names = dict(conn.execute("SELECT id, name FROM people").fetchall())
@@ -59,15 +60,6 @@ class SqliteTemplates(SqliteConnection):
         if not usable.all():  # index only then: a healthy gallery keeps the one array, not a copy
             encodings, person_ids = encodings[usable], person_ids[usable]
         return Gallery(encodings, person_ids, names, model_id)
-
-    def _damaged_dims(self, conn: sqlite3.Connection, model_id: str) -> StoreError:
-        """What is wrong when a template's bytes do not match its model's dimension."""
-        dims = sorted(int(r[0]) for r in conn.execute("SELECT DISTINCT dim FROM templates WHERE model_id = ?", (model_id,)))
-        if len(dims) != 1:
-            return StoreError(f"{self.path}: templates of model {model_id!r} have mixed dimensions {dims}; "
-                              "the database is damaged. Restore a backup or re-enroll")
-        return StoreError(f"{self.path}: a template of model {model_id!r} has the wrong size; "
-                          "the database is damaged. Restore a backup or re-enroll")
 
     def _model_dim(self, model_id: str) -> int | None:
         with self._errors():
