@@ -94,14 +94,23 @@ def copy_database(source: str | Path, destination: str | Path, page_rows: int = 
     destination (the copy is decrypted in between, on this machine only)."""
     if display_target(source) == display_target(destination):
         raise StoreError(f"{display_target(source)}: the source and the destination are the same database")
-    with (open_store(source, create=False, key=source_key) as src,
-          open_store(destination, create=True, key=destination_key) as dst):
-        expected = src.counts()
-        written = dst.import_rows(export_pages(src, page_rows, progress))
-        found = dst.counts()
-        if written != expected or found != expected:
-            raise StoreError(
-                f"{dst.path}: the copy is incomplete: the source held {expected}, {found} arrived. Was something "
-                "writing to the source meanwhile? Stop the stations, empty the destination and copy again"
-            )
-        return CopyReport(str(src.path), str(dst.path), expected)
+    new_file = None if is_postgres_url(destination) else Path(destination).expanduser()
+    if new_file is not None and new_file.exists():
+        new_file = None  # not ours to remove if the copy fails
+    try:
+        with (open_store(source, create=False, key=source_key) as src,
+              open_store(destination, create=True, key=destination_key) as dst):
+            expected = src.counts()
+            written = dst.import_rows(export_pages(src, page_rows, progress))
+            found = dst.counts()
+            if written != expected or found != expected:
+                raise StoreError(
+                    f"{dst.path}: the copy is incomplete: the source held {expected}, {found} arrived. Was something "
+                    "writing to the source meanwhile? Stop the stations, empty the destination and copy again"
+                )
+            return CopyReport(str(src.path), str(dst.path), expected)
+    except BaseException:  # a refused or broken copy leaves no empty gallery file behind it
+        if new_file is not None:
+            for leftover in (new_file, *(new_file.with_name(new_file.name + end) for end in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+        raise

@@ -209,6 +209,19 @@ def test_db_migrate_on_a_server_says_to_grant_again_and_db_init_lets_the_roles_r
     assert (code, out.strip()) == (0, "no unknowns remembered"), err
 
 
+def test_a_refused_copy_leaves_no_empty_gallery_file(empty_url: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(empty_url)["dbname"]
+    admin, station = f"admin_{name}", f"station_{name}"
+    assert run(capsys, "db", "init", "--db", empty_url, "--admin-role", admin, "--station-role", station)[0] == 0
+    kept = tmp_path / "kept.db"
+    kept.write_bytes(b"")  # there before: never removed, even when the copy into it fails
+    for destination in (tmp_path / "copy.db", kept):
+        code, _, err = run(capsys, "db", "copy", empty_url.replace("postgres@", f"{station}@"), destination)
+        assert code == 2 and "may not" in err  # a station may not read the crops a copy carries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.db"]
+
+
 def test_a_station_does_not_warn_that_it_may_not_purge(empty_url: str, capsys: pytest.CaptureFixture,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # Purging is the administrator's, by design: a station's every command warned it could not.
