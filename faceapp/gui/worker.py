@@ -138,6 +138,7 @@ class VideoWorker(QObject):
         # Faces are tracked, and each is shown with its track's decision (faceapp.follow); every
         # face is encoded in every frame unless told otherwise, as live verify and enroll need it.
         self._follower: FaceFollower | None = None
+        self._last_frame: Frame | None = None  # the source's newest frame, for the result that ends its tracks
         self._encode_every_frame = True
         self._reload = False
         self._source_request: tuple[str | None, bool, int | None] | None = None
@@ -294,6 +295,7 @@ class VideoWorker(QObject):
             self._failed(f"{source_label(self._spec)}: {exc}")
             return
         self._source = source
+        self._last_frame = None
         if self._follower is not None:
             self._follower.reset()  # another source: its faces start new tracks
         if self._stop.is_set():  # stop() came while it opened, too early to close it
@@ -353,6 +355,7 @@ class VideoWorker(QObject):
         self._close_source()
         if self._stop.is_set() or self._spec is None:
             return
+        self._end_tracks()
         label = source_label(self._spec)
         skipped = list(source.skipped)  # an image folder's unreadable files
         total = len(getattr(source, "paths", []))
@@ -404,6 +407,11 @@ class VideoWorker(QObject):
                     self.source_status.emit(f"cannot process frames: {exc}")
                 self.processing_error = str(exc)
                 result = FrameResult(frame, ())
+        self._last_frame = result.frame
+        self._publish(result)
+
+    def _publish(self, result: FrameResult) -> None:
+        """Hand ``result`` to the GUI thread (take_latest), keeping the ended tracks of one it never took."""
         with self._lock:
             unread = self._latest
             if getattr(unread, "ended", ()) and hasattr(result, "ended"):  # tracks that ended in a frame never shown
@@ -413,6 +421,20 @@ class VideoWorker(QObject):
             self._notified = True
         if notify:
             self.result_ready.emit()
+
+    def _end_tracks(self) -> None:
+        """A video or folder reached its end: its open tracks end now, handed on as the ended
+        tracks of one more result (its last frame again, without faces), so that the panel logs
+        their visits and a session's departures, as 'identify VIDEO' does at its end. (A source
+        replaced by another is reset instead: by then the panels have started on the new one.)"""
+        from ..follow import TrackedFrame
+
+        follower, frame, self._last_frame = self._follower, self._last_frame, None
+        if follower is None or frame is None:
+            return
+        ended = tuple(follower.finish())
+        if ended:
+            self._publish(TrackedFrame(frame, (), ended=ended))
 
     def _follow(self, pipeline: Pipeline, frame: Frame, gallery: Gallery | None, threshold: float | None) -> FrameResult:
         """Detect, track and decide one frame by the open-set rule under ``threshold`` (None:

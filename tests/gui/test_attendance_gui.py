@@ -47,3 +47,21 @@ def test_a_session_marks_each_person_once_lists_them_and_exports_the_list(
         (exported,) = list(csv.DictReader(f))
     assert exported["name"] == "Alice" and exported["status"] == row[3] and exported["first seen"] <= exported["last seen"]
     assert panel.export_csv(out) is None and "a file is there already" in window.messages.text("action")
+
+
+def test_when_a_video_ends_its_open_tracks_log_their_visit_and_the_session_marks_who_left(
+    make_window, gui_pipeline, gui_settings, videos, people, qtbot, monkeypatch
+) -> None:
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[people[0]], "Alice")
+    window = make_window(None)
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Lecture 6", True)))
+    assert window.identify_panel.toggle_session()
+    window.set_source(str(videos[people[0]]))  # Alice is in view until its last frame
+    qtbot.waitUntil(lambda: "ended" in window.messages.text("source"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(e["decision"].startswith("left after") for e in window.state.events(500)),
+                    timeout=WAIT_MS)
+    events = window.state.events(500)
+    visits = [e for e in events if e["kind"] == "identify" and e["decision"].startswith("left after")]
+    assert [e["name"] for e in visits] == ["Alice"]
+    marks = [e["decision"] for e in events if e["kind"] == "attend"][::-1]
+    assert marks[0] in ("present", "to confirm") and marks[-1] == "left"
