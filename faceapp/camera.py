@@ -84,6 +84,10 @@ def _redact_url(url: str) -> str:
     return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
+# OpenCV takes a camera index as a C int, and an index is a device number: no machine has more.
+MAX_CAMERA_INDEX = 9999
+
+
 def parse_source(spec: str | int | SourceSpec) -> SourceSpec:
     """Decide what kind of source the user means by ``spec``.
 
@@ -96,12 +100,12 @@ def parse_source(spec: str | int | SourceSpec) -> SourceSpec:
     if isinstance(spec, bool):  # bool is an int; True is surely a mistake
         raise CameraError(f"no camera, file or folder named {spec!r}")
     if isinstance(spec, int):
-        if spec < 0:
-            raise CameraError(f"camera index must be 0 or more, got {spec}")
+        if not 0 <= spec <= MAX_CAMERA_INDEX:
+            raise CameraError(f"camera index must be 0 to {MAX_CAMERA_INDEX}, got {spec}")
         return SourceSpec("camera", spec)
     text = str(spec).strip()
     if text.isdigit():
-        return SourceSpec("camera", int(text))
+        return parse_source(int(text))
     if "://" in text:
         return SourceSpec("url", text)
     path = Path(text).expanduser()

@@ -47,6 +47,9 @@ def test_parse_source_unknown_names_it(tmp_path: Path) -> None:
         parse_source(str(missing))
     with pytest.raises(CameraError, match="no camera, file or folder named 'webcam'"):
         parse_source("webcam")
+    for index in ("99999999999999999999", -1):  # OpenCV would say 'Overload resolution failed'
+        with pytest.raises(CameraError, match="camera index must be 0 to 9999"):
+            parse_source(index)
 
 
 def test_open_missing_path_and_bad_camera(tmp_path: Path) -> None:

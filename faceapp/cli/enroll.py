@@ -77,7 +77,9 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     unusable_images = templates = 0
     with ctx.open_database(create=True) as db:
         warn_stale(db, pipeline.model_id)
-        with tqdm(total=len(folders), desc="import", unit="person", file=sys.stderr, dynamic_ncols=True) as bar:
+        # disable=None: a bar only at a terminal; a log file or a pipe gets the messages alone
+        with tqdm(total=len(folders), desc="import", unit="person", file=sys.stderr, dynamic_ncols=True,
+                  disable=None) as bar:
             for step in import_people(db, pipeline, folders, args.largest, args.underscores_as_spaces,
                                       threshold=ctx.threshold):
                 for message in step.messages:
