@@ -316,6 +316,17 @@ def test_enrolling_more_photos_adds_to_the_same_person_without_a_warning(cli, db
         assert [(p.name, p.templates) for p in store.people()] == [(enrolled.name, 3)]
 
 
+def test_enrolling_a_photo_again_adds_no_second_copy_of_its_template(cli, db: Path, enrolled: Cast,
+                                                                       tmp_path: Path) -> None:
+    copy = tmp_path / "renamed copy.jpg"  # another name, the same pixels
+    shutil.copy(enrolled.enroll[0], copy)
+    result = cli("enroll", enrolled.name, copy)
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "the very face of a template already there" in result.err and "nothing was enrolled" in result.err
+    with Store.open(db) as store:
+        assert [(p.name, p.templates) for p in store.people()] == [(enrolled.name, 2)]
+
+
 def test_enroll_from_a_camera_takes_good_shots_frames_apart(cli, db: Path, cast: Cast, tmp_path: Path) -> None:
     video = write_video(tmp_path / "cam.avi", [*cast.enroll, cast.probe], repeats=4)
     result = cli("enroll", cast.name, "--camera", video, "--shots", 3)

@@ -57,10 +57,15 @@ def lookalikes(shots: Sequence[Shot], gallery: Gallery | None, threshold: float,
     ]
 
 
+# Encodings this close are one image encoded twice (the encoder is deterministic up to float
+# noise); two photos of one person, even a second apart on a camera, lie far further apart.
+SAME_FACE_DISTANCE = 1e-3
+
+
 def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
                  threshold: float | None = None, cohort: Cohort | None = None) -> tuple[list[Shot], list[str]]:
     """The shots fit to store, and a message for each one that is not: a face too poor to judge
-    (``Shot.problems``), or, with ``threshold``, a face unlike the person's other faces (these
+    (``Shot.problems``), the very face of an ``existing`` template or an earlier shot, or, with ``threshold``, a face unlike the person's other faces (these
     shots and their ``existing`` templates): farther than the 1:1 ``threshold`` from the mean of
     the others (by the distance the model's ``cohort`` makes of it, as verify measures it), so it
     would not even be verified as them. The worst such shot goes first and the
@@ -68,9 +73,19 @@ def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
     both refused, as there is no telling which is right."""
     refused = [poor_face_message(s.label(n), s.problems) for n, s in enumerate(shots, 1) if s.problems]
     kept = [(n, s) for n, s in enumerate(shots, 1) if not s.problems]
+    if not kept:
+        return [], refused
+    others = np.zeros((0, kept[0][1].encoding.shape[0]), np.float32) if existing is None else np.asarray(existing)
+    seen = list(others)
+    for n, shot in list(kept):  # the same photo twice (a command run again) would only weigh twice
+        if seen and float(np.min(np.linalg.norm(np.asarray(seen) - shot.encoding, axis=1))) < SAME_FACE_DISTANCE:
+            kept.remove((n, shot))
+            refused.append(f"{shot.label(n)}: the very face of a template already there (the same photo again?), "
+                           "not enrolled twice")
+        else:
+            seen.append(shot.encoding)
     if threshold is None or not kept:
         return [s for _, s in kept], refused
-    others = np.zeros((0, kept[0][1].encoding.shape[0]), np.float32) if existing is None else np.asarray(existing)
     crowding = {n: cohort.crowding(s.encoding[None])[0] for n, s in kept} if cohort is not None else {}
     while kept:  # every new shot may be refused when the person's templates say otherwise
         faces = np.concatenate([np.stack([s.encoding for _, s in kept]), others])
