@@ -108,8 +108,16 @@ def _m4_unknowns(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX unknown_sightings_group ON unknown_sightings(group_id)")
 
 
+def _m5_unknown_group_ids(db: sqlite_utils.Database) -> None:
+    # SQLite gives a new row the largest id + 1, so forgetting or naming the newest group handed
+    # its id to the next stranger, and 'unknowns name 7' read from an earlier list named him.
+    # The last id ever given is kept here (PostgreSQL's identity column never reuses one).
+    db.execute("CREATE TABLE unknown_group_ids (last INTEGER NOT NULL)")
+    db.execute("INSERT INTO unknown_group_ids (last) SELECT COALESCE(MAX(id), 0) FROM unknown_groups")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_template_crops, _m3_event_station,
-                                                                   _m4_unknowns)
+                                                                   _m4_unknowns, _m5_unknown_group_ids)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

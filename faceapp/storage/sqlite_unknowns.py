@@ -23,7 +23,11 @@ class SqliteUnknowns(SqliteConnection):
         row = check_encodings(encoding)[0]
         with self._write() as conn:
             if group_id is None:
-                group_id = int(conn.execute("INSERT INTO unknown_groups (created_at) VALUES (?)", (now(),)).lastrowid)
+                # Past every id ever given (unknown_group_ids) and every id there (a copy brings its own).
+                conn.execute("UPDATE unknown_group_ids SET last = MAX(last, (SELECT COALESCE(MAX(id), 0)"
+                             " FROM unknown_groups)) + 1")
+                group_id = int(conn.execute("SELECT last FROM unknown_group_ids").fetchone()[0])
+                conn.execute("INSERT INTO unknown_groups (id, created_at) VALUES (?, ?)", (group_id, now()))
             elif conn.execute("SELECT 1 FROM unknown_groups WHERE id = ?", (int(group_id),)).fetchone() is None:
                 raise no_such_group(group_id)
             conn.execute("INSERT INTO unknown_sightings (group_id, at, source, station, model_id, dim, encoding, crop)"

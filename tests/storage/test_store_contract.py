@@ -739,6 +739,18 @@ def test_unknown_sightings_group_list_give_back_their_faces_and_are_forgotten(st
             bad()
 
 
+def test_a_forgotten_unknown_groups_id_is_never_given_again(store: GalleryStore) -> None:
+    # 'unknowns name 2 ...' read from an earlier list must not name a newer stranger.
+    rows = encodings(4, seed=9)
+    first, newest = (store.remember_unknown(MODEL, r) for r in rows[:2])
+    assert store.forget_unknown(newest) == 1
+    later = store.remember_unknown(MODEL, rows[2])
+    assert later > newest > first
+    store.forget_unknown(later)
+    store.forget_unknown(first)  # none left at all
+    assert store.remember_unknown(MODEL, rows[3]) > later
+
+
 def test_the_unknowns_purge_erases_old_sightings_and_groups_left_empty(store: GalleryStore) -> None:
     rows = encodings(3, seed=8)
     old = store.remember_unknown(MODEL, rows[0], at="2026-10-01T00:00:00.000+00:00")
