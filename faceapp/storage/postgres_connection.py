@@ -30,6 +30,12 @@ from .postgres_schema import SCHEMA, SCHEMA_VERSION, prepare
 # How long to wait for an unreachable server before saying so (libpq waits forever by
 # default); a URL's own connect_timeout wins.
 CONNECT_TIMEOUT_S = 5
+# A cut network (a pulled cable, a Wi-Fi that went) otherwise leaves a write waiting for the
+# kernel's TCP retries, many minutes: data unacknowledged for this long, or an idle connection
+# whose probes go unanswered, fails instead, and the station goes offline and keeps its events.
+# (A server that is up but frozen still acknowledges TCP, so it can hold a write this long.)
+TCP_DEFAULTS = {"tcp_user_timeout": 15_000, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                "keepalives_count": 3}
 # After a failed reconnect, calls fail at once (offline) for this long before trying again, so
 # a live loop is never held up by a server that does not answer.
 RECONNECT_AFTER_S = 2.0
@@ -95,6 +101,7 @@ def connect(url: str) -> psycopg.Connection:
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
     if "application_name" not in params:
         extra["application_name"] = "faceapp"
+    extra.update({key: value for key, value in TCP_DEFAULTS.items() if key not in params})  # the URL's own win
     conn = psycopg.connect(url, autocommit=True, **extra)
     try:
         conn.execute(f"SET search_path TO {SCHEMA}")

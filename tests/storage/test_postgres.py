@@ -329,3 +329,13 @@ def test_a_station_remembers_unknowns_and_only_the_administrator_reads_names_or_
     with open_store(as_role(url, admin_role)) as admin:
         assert [f.crop for f in admin.unknown_faces(group)] == [b"face", None]
         assert admin.forget_unknown(group) == 2 and admin.unknown_groups() == []
+
+
+def test_a_connection_gives_up_on_a_cut_network_within_seconds_unless_the_url_says_otherwise(url: str) -> None:
+    from faceapp.storage.postgres_connection import connect
+
+    with connect(url) as conn:  # libpq's own record of what it was asked for
+        params = conn.info.get_parameters()
+        assert params["tcp_user_timeout"] == "15000" and params["keepalives_idle"] == "10"
+    with connect(f"{url}{'&' if '?' in url else '?'}tcp_user_timeout=60000") as conn:
+        assert conn.info.get_parameters()["tcp_user_timeout"] == "60000"
