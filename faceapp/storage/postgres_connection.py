@@ -33,7 +33,8 @@ CONNECT_TIMEOUT_S = 5
 # A cut network (a pulled cable, a Wi-Fi that went) otherwise leaves a write waiting for the
 # kernel's TCP retries, many minutes: data unacknowledged for this long, or an idle connection
 # whose probes go unanswered, fails instead, and the station goes offline and keeps its events.
-# (A server that is up but frozen still acknowledges TCP, so it can hold a write this long.)
+# (A server whose machine is up but whose process is frozen still acknowledges TCP: a write it
+# never answers still waits.)
 TCP_DEFAULTS = {"tcp_user_timeout": 15_000, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
                 "keepalives_count": 3}
 # After a failed reconnect, calls fail at once (offline) for this long before trying again, so
