@@ -411,6 +411,8 @@ def test_identify_a_folder_reports_an_unreadable_image_and_carries_on(cli, enrol
     assert b["path"].endswith("b.jpg") and "b.jpg" in b["error"] and "faces" not in b
     assert c["path"].endswith("c.jpg") and c["faces"][0]["name"] is None
     assert "b.jpg" in result.err
+    plain = cli("identify", folder).out.splitlines()
+    assert f"{folder / 'b.jpg'}: error: not a readable image" in plain[2], plain  # the path once, not twice
 
 
 def test_identify_a_video_prints_one_json_line_per_frame(cli, face_video: Path, face_video_photos: list[Path]) -> None:

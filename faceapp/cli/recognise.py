@@ -130,8 +130,9 @@ def _identify_images(follower, db, gallery, rule: SightingRule, spec, args: argp
             err(f"error: {exc}")
             if args.json:
                 json_line({"path": str(path), "error": str(exc)})
-            else:
-                out(f"{path}: error: {exc}")
+            else:  # the message names the file already
+                reason = str(exc).removeprefix(f"{path}: ")
+                out(f"{path}: error: {reason}")
             continue
         (result,) = identify_frames(follower, db, gallery, iter([frame]), str(path), rule, session, memory)
         if args.json:

@@ -97,6 +97,9 @@ def _locate(path: str | Path, create: bool) -> Path | str:
         try:
             where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
+            blocking = next((p for p in (where.parent, *where.parent.parents) if p.is_file()), None)
+            if blocking is not None:  # 'x.db/sub.db': mkdir says only 'File exists'
+                raise StoreError(f"{blocking}: is a file, so it cannot hold {where.name}; check the path") from None
             raise StoreError(f"{where.parent}: cannot create the folder ({exc.strerror})") from exc
         create_private_file(where)
     return where

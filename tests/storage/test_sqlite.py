@@ -70,6 +70,12 @@ def test_a_folder_is_refused(tmp_path: Path) -> None:
         SqliteStore.open(tmp_path)
 
 
+def test_a_file_where_a_folder_of_the_path_should_be_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.db").write_bytes(b"")
+    with pytest.raises(StoreError, match=r"x\.db: is a file, so it cannot hold sub\.db"):
+        SqliteStore.open(tmp_path / "x.db" / "deeper" / "sub.db")
+
+
 def test_encodings_are_stored_as_float32_blobs_never_pickles(db_path: Path) -> None:
     enc = encodings(3)
     with SqliteStore.open(db_path) as store:
