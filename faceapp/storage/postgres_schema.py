@@ -133,7 +133,10 @@ def schema_version(conn: psycopg.Connection, where: str) -> int:
             raise StoreError(f"{where}: the schema {SCHEMA!r} holds tables that are not faceapp's "
                              f"({', '.join(sorted(tables)[:5])}). Choose another database (--db, or Settings in the window)")
         return 0
-    meta = dict(conn.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
+    try:
+        meta = dict(conn.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
+    except (pg_errors.UndefinedColumn, pg_errors.DatatypeMismatch):  # another program's table called meta
+        meta = {}
     if meta.get("application") != "faceapp" or not str(meta.get("schema_version", "")).isdigit():
         raise StoreError(f"{where}: the schema {SCHEMA!r} belongs to another program. "
                          "Choose another database (--db, or Settings in the window)")

@@ -93,6 +93,14 @@ def test_another_programs_faceapp_schema_is_refused_untouched(empty_url: str) ->
         assert conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'faceapp'").fetchall() == [("invoices",)]
 
 
+def test_another_programs_table_called_meta_is_refused_as_another_programs(empty_url: str) -> None:
+    with raw(empty_url) as conn:
+        conn.execute("CREATE SCHEMA faceapp")
+        conn.execute("CREATE TABLE faceapp.meta (id int, note text)")
+    with pytest.raises(StoreError, match="the schema 'faceapp' belongs to another program"):
+        open_store(empty_url)
+
+
 def test_a_gallery_from_a_newer_faceapp_is_refused(url: str) -> None:
     with raw(url) as conn:
         conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
