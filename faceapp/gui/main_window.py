@@ -437,6 +437,9 @@ class MainWindow(QMainWindow):
         result = self.worker.take_latest()
         if result is None or self._closed:
             return
+        if self.current_source is None:  # a stopped source's last result: its tracks' ends, logged, not shown
+            self._labels_for(result)
+            return
         self.last_result = result
         labels = self._labels_for(result)
         self.last_labels = labels

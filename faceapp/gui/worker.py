@@ -274,6 +274,8 @@ class VideoWorker(QObject):
         if request is not None:
             spec, loop, max_side = request
             self._close_source()
+            if spec is None:  # stopped: the window keeps its source's name and session, so its tracks end now
+                self._end_tracks()
             self._spec, self._loop, self._max_side = spec, loop, max_side
             if spec is not None:
                 self._open()
@@ -423,10 +425,11 @@ class VideoWorker(QObject):
             self.result_ready.emit()
 
     def _end_tracks(self) -> None:
-        """A video or folder reached its end: its open tracks end now, handed on as the ended
-        tracks of one more result (its last frame again, without faces), so that the panel logs
-        their visits and a session's departures, as 'identify VIDEO' does at its end. (A source
-        replaced by another is reset instead: by then the panels have started on the new one.)"""
+        """A video or folder reached its end, or the source was stopped: its open tracks end now,
+        handed on as the ended tracks of one more result (its last frame again, without faces),
+        so that the panel logs their visits and a session's departures, as 'identify VIDEO' does
+        at its end. (A source replaced by another is reset instead: by then the panels have
+        started on the new one.)"""
         from ..follow import TrackedFrame
 
         follower, frame, self._last_frame = self._follower, self._last_frame, None

@@ -65,3 +65,21 @@ def test_when_a_video_ends_its_open_tracks_log_their_visit_and_the_session_marks
     assert [e["name"] for e in visits] == ["Alice"]
     marks = [e["decision"] for e in events if e["kind"] == "attend"][::-1]
     assert marks[0] in ("present", "to confirm") and marks[-1] == "left"
+
+
+def test_stopping_a_source_ends_its_tracks_too(make_window, gui_pipeline, gui_settings, videos, people, qtbot,
+                                               monkeypatch) -> None:
+    from faceapp.gui.prefs import GuiPrefs
+
+    enroll_from_video(gui_pipeline, gui_settings.db_path, videos[people[0]], "Alice")
+    window = make_window(None, prefs=GuiPrefs(loop=True))  # a loop never ends by itself
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Lecture 7", True)))
+    assert window.identify_panel.toggle_session()
+    window.set_source(str(videos[people[0]]))
+    qtbot.waitUntil(lambda: len(window.attendance_panel.rows()) == 1, timeout=WAIT_MS)
+    window.stop_source()
+    qtbot.waitUntil(lambda: any(e["decision"].startswith("left after") for e in window.state.events(500)),
+                    timeout=WAIT_MS)
+    marks = [e["decision"] for e in window.state.events(500) if e["kind"] == "attend"]
+    assert marks[0] == "left"  # newest first
+    assert window.video.image() is None and window.video.placeholder.startswith("Stopped")  # logged, not shown
