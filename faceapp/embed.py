@@ -67,6 +67,8 @@ class ModelCard:
 def read_card(card_path: str | Path) -> ModelCard:
     """Parse and sanity-check a model card; the weights path is resolved next to the card."""
     card_path = Path(card_path)
+    if card_path.is_dir():
+        raise ModelError(f"{card_path}: is a folder; give the model card (a {CARD_SUFFIX} file) with --model or in Settings")
     if card_path.suffix != CARD_SUFFIX:  # allow pointing at the weights file
         card_path = card_path.with_suffix(CARD_SUFFIX)
     try:

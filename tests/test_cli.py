@@ -950,6 +950,8 @@ def test_a_missing_model_card_is_an_error(cli, db: Path, cast: Cast, tmp_path: P
         err = capsys.readouterr().err
         assert code == 2, args
         assert "model card not found" in err and str(missing) in err
+    code = main(["--db", str(db), "--model", str(tmp_path), "identify", str(cast.probe)])  # a folder, not 'folder.json'
+    assert code == 2 and f"{tmp_path}: is a folder; give the model card" in capsys.readouterr().err
     assert snapshot(db) == before
 
 
