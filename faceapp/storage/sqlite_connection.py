@@ -21,7 +21,7 @@ import sqlite_utils
 from ..errors import StoreError
 from .common import log
 from .sqlite_crypto import connect as connect_encrypted
-from .sqlite_crypto import error_types, is_plain_sqlite, looks_encrypted, needs_key, wrong_key
+from .sqlite_crypto import check_key, error_types, is_plain_sqlite, looks_encrypted, needs_key, wrong_key
 from .sqlite_schema import check_file, migrate, user_version
 
 DEFAULT_BUSY_TIMEOUT_MS = 2000
@@ -141,6 +141,8 @@ class SqliteConnection:
         file, and a new or empty one is made encrypted with it; a plain file opens as it is,
         key or not ('faceapp db encrypt' converts it).
         """
+        if key is not None:
+            check_key(key)  # before a new file is made for it
         where = _locate(path, create)
         encrypted = False
         if isinstance(where, Path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import sqlite3
 import stat
@@ -89,14 +90,26 @@ def is_plain_sqlite(path: Path) -> bool:
         return False
 
 
+_RAW_KEY_LIKE = re.compile(r"^[xX]'.*'$", re.DOTALL)
+_RAW_KEY = re.compile(r"^[xX]'(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96})'$")
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def apply_key(conn: object, key: str) -> None:
-    """Give ``conn`` (a fresh SQLCipher connection) its key, before anything reads the file."""
+def check_key(key: object) -> None:
+    """DatabaseKeyError unless ``key`` is text SQLCipher takes as the user meant it."""
     if not isinstance(key, str) or not key:
         raise DatabaseKeyError("the database key must be non-empty text")
+    if _RAW_KEY_LIKE.match(key) and not _RAW_KEY.match(key):  # SQLCipher would take it for a passphrase
+        raise DatabaseKeyError("the database key looks like a raw key but is not x'<64 hex digits>' "
+                               "(or x'<96 hex digits>' with a salt); give it whole, or a passphrase")
+
+
+def apply_key(conn: object, key: str) -> None:
+    """Give ``conn`` (a fresh SQLCipher connection) its key, before anything reads the file."""
+    check_key(key)
     # SQLCipher writes every decryption failure to stderr itself; faceapp's one-line error says it.
     conn.execute("PRAGMA cipher_log_level = NONE")  # type: ignore[attr-defined]
     conn.execute(f"PRAGMA key = {_quote(key)}")  # type: ignore[attr-defined]

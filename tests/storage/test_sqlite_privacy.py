@@ -215,6 +215,14 @@ def test_a_passphrase_works_as_a_key(db_path: Path, repo_faces) -> None:
         assert store.has_person(NAME)
 
 
+@pytest.mark.parametrize("key", ["x'abc'", "x'" + "0" * 63 + "'", "X'" + "g" * 64 + "'"])
+def test_a_raw_key_cut_short_or_mistyped_is_refused_before_any_file_is_made(tmp_path: Path, key: str) -> None:
+    # SQLCipher would silently take it for a passphrase: the real raw key would never open the file.
+    with pytest.raises(StoreError, match=r"looks like a raw key but is not x'<64 hex digits>'"):
+        open_store(tmp_path / "new.db", key=key)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_new_database_given_a_key_is_encrypted_from_the_start_and_a_plain_one_stays_plain(tmp_path: Path) -> None:
     new = tmp_path / "new.db"
     with open_store(new, key=KEY) as store:
