@@ -33,9 +33,10 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> list[Detection]: ...
 
 
-# YuNet's smallest input side: below it (after the downscale to max_side) it has answered with
-# boxes of 1e30 and inf.
-MIN_INPUT_SIDE = 32
+# A side of 32 px or less (after the downscale to max_side) is one stride-32 cell for YuNet,
+# which then answers with rows of 1e30, inf or made-up faces, depending on what the network ran
+# before; from 33 px up it never did. Such an input is padded to this.
+MIN_INPUT_SIDE = 64
 
 
 class YuNetDetector:
@@ -67,7 +68,7 @@ class YuNetDetector:
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        if min(small.shape[:2]) < MIN_INPUT_SIDE:  # YuNet returns garbage boxes below this: pad, do not stretch
+        if min(small.shape[:2]) <= 32:  # YuNet returns garbage rows there: pad, do not stretch
             small = cv2.copyMakeBorder(small, 0, max(0, MIN_INPUT_SIDE - small.shape[0]), 0,
                                        max(0, MIN_INPUT_SIDE - small.shape[1]), cv2.BORDER_CONSTANT, value=0)
         sh, sw = small.shape[:2]
