@@ -22,7 +22,14 @@ from ..quality import FaceQuality
 from ..types import FrameResult, Match
 from .database import Database
 # The checks live in enroll_checks; the front ends have always imported them from here.
-from .enroll_checks import Lookalike, RefusedShotsError, lookalikes, poor_face_message, screen_shots  # noqa: F401
+from .enroll_checks import (  # noqa: F401
+    SAME_FACE_DISTANCE,
+    Lookalike,
+    RefusedShotsError,
+    lookalikes,
+    poor_face_message,
+    screen_shots,
+)
 
 if TYPE_CHECKING:  # annotations only: importing the pipeline loads torch and OpenCV
     from ..pipeline import EncodedFace, Pipeline
@@ -146,8 +153,11 @@ class ShotCapture:
         frame = result.frame
         if self.done or not self._spaced(frame.timestamp, frame.path):
             return CaptureStep((), quality)
+        encoding = np.asarray(face.encoding, np.float32)
+        if any(float(np.linalg.norm(s.encoding - encoding)) < SAME_FACE_DISTANCE for s in self.shots):
+            return CaptureStep((), quality)  # a looping folder's image again: enrolling it twice only weighs it twice
         self._last = (frame.timestamp, frame.path)
-        shot = Shot(face.crop, np.asarray(face.encoding, np.float32), quality.value, source, face.match)
+        shot = Shot(face.crop, encoding, quality.value, source, face.match)
         self.shots.append(shot)
         return CaptureStep((), quality, shot)
 

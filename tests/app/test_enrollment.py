@@ -3,18 +3,26 @@ window's enroll wizard alike."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from faceapp.app.enrollment import MANY_FACES_HINT, NO_FACE_HINT, ShotCapture
 from faceapp.types import Detection, FaceResult, Frame, FrameResult, Match
 
 
-def _face(size: float = 150.0, sharp: bool = True) -> FaceResult:
+_VIEWS = itertools.count()
+
+
+def _face(size: float = 150.0, sharp: bool = True, encoding: np.ndarray | None = None) -> FaceResult:
+    """A good face; each one a slightly different view (its own encoding) unless ``encoding`` is given."""
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8) if sharp else np.full((112, 112, 3), 128, np.uint8)
     landmarks = np.array([[40, 50], [80, 50], [60, 70], [45, 90], [75, 90]], np.float32)
-    encoding = np.zeros(8, np.float32)
-    encoding[0] = 1
+    if encoding is None:
+        encoding = np.zeros(8, np.float32)
+        encoding[0], encoding[1] = 1.0, 0.01 * next(_VIEWS)
+        encoding /= np.linalg.norm(encoding)
     return FaceResult(Detection((10, 10, size, size), landmarks, 0.9), Match(None, float("inf"), False), crop, encoding)
 
 
@@ -49,6 +57,15 @@ def test_shots_are_spaced_in_the_sources_own_time_and_different_photos_always_di
     assert capture.offer(_result(_face(), at=0.0, path="b.jpg")).shot is not None  # another photo
     assert capture.offer(_result(_face(), at=0.1, path="b.jpg")).shot is None  # the same photo again, too soon
     assert capture.offer(_result(_face(), at=0.6, path="b.jpg")).shot is not None
+
+
+def test_the_same_image_again_is_no_new_shot() -> None:
+    """A looping folder shows its images again: the same face twice would only weigh twice."""
+    capture = ShotCapture(shots_needed=2, min_interval_s=0.5)
+    same = _face().encoding
+    assert capture.offer(_result(_face(encoding=same), path="a.jpg")).shot is not None
+    assert capture.offer(_result(_face(encoding=same), path="b.jpg")).shot is None  # b.jpg is a copy of a.jpg
+    assert capture.offer(_result(_face(), path="c.jpg")).shot is not None and capture.done
 
 
 # --- templates that would poison every later match are refused (faceapp.app.enroll_checks) --------
