@@ -65,12 +65,13 @@ SAME_FACE_DISTANCE = 1e-3
 def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
                  threshold: float | None = None, cohort: Cohort | None = None) -> tuple[list[Shot], list[str]]:
     """The shots fit to store, and a message for each one that is not: a face too poor to judge
-    (``Shot.problems``), the very face of an ``existing`` template or an earlier shot, or, with ``threshold``, a face unlike the person's other faces (these
-    shots and their ``existing`` templates): farther than the 1:1 ``threshold`` from the mean of
-    the others (by the distance the model's ``cohort`` makes of it, as verify measures it), so it
-    would not even be verified as them. The worst such shot goes first and the
-    rest are measured again without it; two faces with nothing else to go by that disagree are
-    both refused, as there is no telling which is right."""
+    (``Shot.problems``); the very face of an ``existing`` template or of an earlier shot; or, with
+    ``threshold``, a face unlike the person's other faces (these shots and their ``existing``
+    templates): farther than the 1:1 ``threshold`` from the mean of the others (by the distance
+    the model's ``cohort`` makes of it, as verify measures it), so it would not even be verified
+    as them. The worst such shot goes first and the rest are measured again without it; two
+    faces with nothing else to go by that disagree are both refused, as there is no telling
+    which is right."""
     refused = [poor_face_message(s.label(n), s.problems) for n, s in enumerate(shots, 1) if s.problems]
     kept = [(n, s) for n, s in enumerate(shots, 1) if not s.problems]
     if not kept:
