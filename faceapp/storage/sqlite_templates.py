@@ -33,33 +33,44 @@ class SqliteTemplates(SqliteConnection):
         ever held. Templates of other models are left out (see stale_templates).
         """
         with self._read() as conn:
-            # The dimension most of the model's templates have: a damaged row must not set it.
-            first = conn.execute("SELECT dim FROM templates WHERE model_id = ? GROUP BY dim"
-                                 " ORDER BY COUNT(*) DESC, dim LIMIT 1", (model_id,)).fetchone()
+            first = conn.execute("SELECT dim FROM templates WHERE model_id = ? LIMIT 1", (model_id,)).fetchone()
             if first is None:
                 return Gallery.empty(0, model_id)
-            dim = int(first[0])
             counts = conn.execute(
                 "SELECT person_id, COUNT(*) FROM templates WHERE model_id = ? GROUP BY person_id ORDER BY person_id",
                 (model_id,),
             ).fetchall()
             ids, per_person = zip(*counts)
             person_ids = np.repeat(np.array(ids, np.int64), np.array(per_person, np.int64))
-            encodings = np.empty((len(person_ids), dim), "<f4")
-            flat, size, at = encodings.reshape(-1).view(np.uint8), dim * 4, 0
-            cursor = conn.execute("SELECT encoding FROM templates WHERE model_id = ? ORDER BY person_id, id", (model_id,))
-            while rows := cursor.fetchmany(4096):
-                blobs = [row[0] for row in rows]
-                if set(map(len, blobs)) != {size}:  # a damaged row reads as zeros: usable_rows leaves it out
-                    blobs = [blob if len(blob) == size else bytes(size) for blob in blobs]
-                flat[at : at + size * len(blobs)] = np.frombuffer(b"".join(blobs), np.uint8)
-                at += size * len(blobs)
+            encodings, damaged = self._read_encodings(conn, model_id, int(first[0]), len(person_ids))
+            if damaged:  # only then is it worth a scan: the first row itself may be the damaged one
+                most = conn.execute("SELECT dim FROM templates WHERE model_id = ? GROUP BY dim"
+                                    " ORDER BY COUNT(*) DESC, dim LIMIT 1", (model_id,)).fetchone()
+                if int(most[0]) != encodings.shape[1]:
+                    encodings, _ = self._read_encodings(conn, model_id, int(most[0]), len(person_ids))
             names = dict(conn.execute("SELECT id, name FROM people").fetchall())
         usable = usable_rows(encodings, model_id, self.path,
                              lambda bad: sorted({names.get(int(i), f"person {int(i)}") for i in person_ids[bad]}))
         if not usable.all():  # index only then: a healthy gallery keeps the one array, not a copy
             encodings, person_ids = encodings[usable], person_ids[usable]
         return Gallery(encodings, person_ids, names, model_id)
+
+    @staticmethod
+    def _read_encodings(conn: object, model_id: str, dim: int, count: int) -> tuple[np.ndarray, bool]:
+        """The model's ``count`` encodings in (person_id, id) order, copied a few thousand at a
+        time into one preallocated array, and whether any blob was not ``dim`` floats long (such
+        a row reads as zeros, which usable_rows leaves out naming its person)."""
+        encodings = np.empty((count, dim), "<f4")
+        flat, size, at, damaged = encodings.reshape(-1).view(np.uint8), dim * 4, 0, False
+        cursor = conn.execute("SELECT encoding FROM templates WHERE model_id = ? ORDER BY person_id, id", (model_id,))
+        while rows := cursor.fetchmany(4096):
+            blobs = [row[0] for row in rows]
+            if set(map(len, blobs)) != {size}:
+                damaged = True
+                blobs = [blob if len(blob) == size else bytes(size) for blob in blobs]
+            flat[at : at + size * len(blobs)] = np.frombuffer(b"".join(blobs), np.uint8)
+            at += size * len(blobs)
+        return encodings, damaged
 
     def _model_dim(self, model_id: str) -> int | None:
         with self._errors():
