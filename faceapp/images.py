@@ -10,7 +10,8 @@ import numpy as np
 
 from .errors import ImageError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".gif"})  # a GIF: its first frame
+# A GIF is read as its first frame.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".gif"})
 # Frames larger than this on their long side are downscaled on load: detection does not need
 # more, and a very large photo would otherwise cost time and memory in every later stage.
 MAX_SIDE = 4096

@@ -62,6 +62,13 @@ def lookalikes(shots: Sequence[Shot], gallery: Gallery | None, threshold: float,
 SAME_FACE_DISTANCE = 1e-3
 
 
+def same_face_as_any(encoding: np.ndarray, others: Sequence[np.ndarray] | np.ndarray) -> bool:
+    """Whether ``encoding`` is the very face of one of ``others`` (the same image encoded again)."""
+    if not len(others):
+        return False
+    return float(np.min(np.linalg.norm(np.asarray(others) - encoding, axis=1))) < SAME_FACE_DISTANCE
+
+
 def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
                  threshold: float | None = None, cohort: Cohort | None = None) -> tuple[list[Shot], list[str]]:
     """The shots fit to store, and a message for each one that is not: a face too poor to judge
@@ -79,7 +86,7 @@ def screen_shots(shots: Sequence[Shot], existing: np.ndarray | None = None,
     others = np.zeros((0, kept[0][1].encoding.shape[0]), np.float32) if existing is None else np.asarray(existing)
     seen = list(others)
     for n, shot in list(kept):  # the same photo twice (a command run again) would only weigh twice
-        if seen and float(np.min(np.linalg.norm(np.asarray(seen) - shot.encoding, axis=1))) < SAME_FACE_DISTANCE:
+        if same_face_as_any(shot.encoding, seen):
             kept.remove((n, shot))
             refused.append(f"{shot.label(n)}: the very face of a template already there (the same photo again?), "
                            "not enrolled twice")

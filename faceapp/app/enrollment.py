@@ -23,11 +23,11 @@ from ..types import FrameResult, Match
 from .database import Database
 # The checks live in enroll_checks; the front ends have always imported them from here.
 from .enroll_checks import (  # noqa: F401
-    SAME_FACE_DISTANCE,
     Lookalike,
     RefusedShotsError,
     lookalikes,
     poor_face_message,
+    same_face_as_any,
     screen_shots,
 )
 
@@ -154,7 +154,7 @@ class ShotCapture:
         if self.done or not self._spaced(frame.timestamp, frame.path):
             return CaptureStep((), quality)
         encoding = np.asarray(face.encoding, np.float32)
-        if any(float(np.linalg.norm(s.encoding - encoding)) < SAME_FACE_DISTANCE for s in self.shots):
+        if same_face_as_any(encoding, [s.encoding for s in self.shots]):
             return CaptureStep((), quality)  # a looping folder's image again: enrolling it twice only weighs it twice
         self._last = (frame.timestamp, frame.path)
         shot = Shot(face.crop, encoding, quality.value, source, face.match)
